@@ -1,0 +1,1 @@
+"""Subcommands of `trial-cds`; each module exposes add_parser(subparsers)."""

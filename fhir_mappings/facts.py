@@ -1,0 +1,170 @@
+"""Typed clinical facts read from FHIR R4 resources.
+
+Facts keep only what eligibility needs, plus the resource reference that proves it. They are
+plain frozen dataclasses (no pydantic) because the hook hot path builds hundreds per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+# A coding reduced to what matching needs: (system, code). Matching is exact on both.
+Code = tuple[str, str]
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+UCUM = "http://unitsofmeasure.org"
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """A measured value. `unit` is a UCUM code when the source gave one, else its unit text."""
+
+    value: float
+    unit: str | None
+    comparator: str | None = None  # one of <, <=, >=, > (FHIR QuantityComparator)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceRange:
+    low: Quantity | None = None
+    high: Quantity | None = None
+    text: str | None = None
+    # Codes of referenceRange.appliesTo (e.g. male/female) so sex-specific ranges can be chosen.
+    applies_to: frozenset[Code] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationValue:
+    """The value[x] of an Observation or of one of its components."""
+
+    quantity: Quantity | None = None
+    codes: frozenset[Code] = frozenset()  # valueCodeableConcept codings
+    text: str | None = None  # valueString, or valueCodeableConcept.text
+    integer: int | None = None  # valueInteger
+    boolean: bool | None = None  # valueBoolean
+    data_absent_reason: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return (
+            self.quantity is None
+            and not self.codes
+            and self.text is None
+            and self.integer is None
+            and self.boolean is None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationComponent:
+    codes: frozenset[Code]
+    value: ObservationValue
+    reference_ranges: tuple[ReferenceRange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationFact:
+    ref: str  # "Observation/<id>"
+    codes: frozenset[Code]
+    status: str | None
+    date: date | None  # effective[x] (dateTime, Period start, instant); else issued
+    value: ObservationValue
+    reference_ranges: tuple[ReferenceRange, ...] = ()
+    components: tuple[ObservationComponent, ...] = ()
+    interpretation: frozenset[Code] = frozenset()
+    display: str | None = None  # code.text or first coding display, for humans
+    # Set when the resource could not be read well enough to use (bad date, bad value...).
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionFact:
+    ref: str
+    codes: frozenset[Code]
+    clinical_status: str | None
+    verification_status: str | None
+    date: date | None  # onset[x] (dateTime/Period start), else recordedDate
+    body_sites: frozenset[Code] = frozenset()
+    # mCODE histology-morphology-behavior extension codings (ICD-O-3 / SNOMED morphology).
+    histology: frozenset[Code] = frozenset()
+    # meta.profile URLs, e.g. mCODE primary/secondary cancer condition.
+    profiles: frozenset[str] = frozenset()
+    category: frozenset[Code] = frozenset()
+    display: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcedureFact:
+    ref: str
+    codes: frozenset[Code]
+    status: str | None
+    date: date | None
+    body_sites: frozenset[Code] = frozenset()
+    display: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationFact:
+    ref: str  # "MedicationRequest/<id>" or "MedicationStatement/<id>"
+    resource_type: str  # MedicationRequest | MedicationStatement
+    # medicationCodeableConcept codings, or those of the referenced/contained Medication.
+    codes: frozenset[Code]
+    status: str | None
+    intent: str | None  # MedicationRequest only
+    date: date | None  # authoredOn / effective[x] / dateAsserted
+    display: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticReportFact:
+    ref: str
+    codes: frozenset[Code]
+    status: str | None
+    date: date | None
+    conclusion: str | None = None
+    conclusion_codes: frozenset[Code] = frozenset()
+    result_refs: tuple[str, ...] = ()
+    display: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFact:
+    ref: str  # "Patient/<id>"
+    birth_date: date | None
+    # "year", "month" or "day": a partial birthDate makes age uncertain near the boundary.
+    birth_date_precision: str | None
+    gender: str | None  # administrative gender: male | female | other | unknown
+    deceased: bool = False
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """Everything known about one patient, as facts.
+
+    `unavailable` names the resource types that could not be obtained (e.g. the FHIR server
+    failed), mapped to a human reason; criteria that depend on them evaluate to `unknown`.
+    `skipped` lists resources that were present but unusable, with the reason, so that
+    nothing is dropped silently.
+    """
+
+    patient: PatientFact
+    observations: tuple[ObservationFact, ...] = ()
+    conditions: tuple[ConditionFact, ...] = ()
+    procedures: tuple[ProcedureFact, ...] = ()
+    medications: tuple[MedicationFact, ...] = ()
+    reports: tuple[DiagnosticReportFact, ...] = ()
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    skipped: tuple[tuple[str, str], ...] = ()
