@@ -91,8 +91,9 @@ def conversion_factor(from_unit: str, to_unit: str, molar_mass: float | None = N
         raise UnitError(f"unit {from_unit!r} or {to_unit!r} is not UCUM") from exc
     try:
         return _ratio(source, target)
-    except Exception:
-        pass
+    except Exception:  # dimensions differ; a molar mass may still bridge them
+        if molar_mass is None:
+            raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}") from None
     if molar_mass is None:
         raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}")
     grams_per_mole = molar_mass * ureg.from_ucum("g/mol")

@@ -154,7 +154,9 @@ def _code_set(name: str, raw: Mapping[str, Any]) -> CodeSet:
             for g in raw.get("quantity_grades", [])
         ),
         groups={_code(c): c["group"] for c in codes if "group" in c},
-        prefix_groups=tuple((p["system"], p["prefix"], p["group"]) for p in prefixes if "group" in p),
+        prefix_groups=tuple(
+            (p["system"], p["prefix"], p["group"]) for p in prefixes if "group" in p
+        ),
         displays={_code(c): c["display"] for c in [*codes, *raw.get("answers", [])]},
         order_code=_code(order) if order else None,
         order_display=order["display"] if order else None,
