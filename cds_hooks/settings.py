@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     trials_dir: Path | None = Field(default=None, alias="CDS_TRIALS_DIR")
 
     # Persistence. SQLite file by default; postgresql://... when a shared database is used.
-    database_url: str = Field(default="sqlite:///./trial-cds-feedback.sqlite3", alias="DATABASE_URL")
+    database_url: str = Field(
+        default="sqlite:///./trial-cds-feedback.sqlite3", alias="DATABASE_URL"
+    )
     # Replay cache for JWT `jti`: in-process by default; redis://... for N replicas.
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     # A card overridden as "declined"/"already screened" stays hidden this long.

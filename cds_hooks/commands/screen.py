@@ -1,0 +1,103 @@
+"""`trial-cds screen PATH`: screen one patient's FHIR Bundle against the loaded trials."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cds_hooks.eligibility import Engine, ScreeningResult
+from cds_hooks.trials import TrialDefinitionError
+from fhir_mappings.bundle import BundleError, resources_from_bundle
+from fhir_mappings.record import RecordError, build_record
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "screen",
+        help="screen one patient's FHIR R4 Bundle",
+        description="Screen one patient's FHIR R4 Bundle (collection, searchset, transaction "
+        "or batch) against the trial definitions.",
+    )
+    parser.add_argument("path", type=Path, help="FHIR R4 Bundle JSON holding one patient")
+    parser.add_argument(
+        "--trial",
+        action="append",
+        dest="trials",
+        metavar="ID",
+        help="trial id (repeatable); default: every loaded trial",
+    )
+    parser.add_argument(
+        "--as-of", dest="as_of", metavar="YYYY-MM-DD", help="screening date (default: today)"
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--trials-dir", type=Path, help="directory of trial definitions")
+    parser.set_defaults(run=run)
+
+
+class InputError(Exception):
+    pass
+
+
+def _fail(message: str) -> int:
+    print(f"trial-cds screen: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    except ValueError:
+        return _fail(f"--as-of {args.as_of!r} is not a date (YYYY-MM-DD)")
+    try:
+        raw = json.loads(args.path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return _fail(f"cannot read {args.path}: {exc.strerror or exc}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _fail(f"{args.path} is not JSON ({exc})")
+    try:
+        record = build_record(resources_from_bundle(raw))
+    except (BundleError, RecordError) as exc:
+        return _fail(f"{args.path}: {exc}")
+    try:
+        engine = Engine.default(args.trials_dir)
+        result = engine.screen(record, as_of, args.trials)
+    except TrialDefinitionError as exc:
+        return _fail(str(exc))
+    except KeyError as exc:
+        return _fail(str(exc.args[0]) if exc.args else "unknown trial")
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(render_text(result))
+    return 0
+
+
+def _value(evidence: list[dict[str, Any]]) -> tuple[str, str]:
+    if not evidence:
+        return "", ""
+    first = evidence[0]
+    value = first["value"]
+    shown = "" if value is None else str(value)
+    if first["unit"] and first["unit"] != "a":
+        shown = f"{shown} {first['unit']}"
+    return shown, first["date"] or ""
+
+
+def render_text(result: ScreeningResult) -> str:
+    lines = [f"{result.patient}  as of {result.as_of.isoformat()}"]
+    for trial in result.trials:
+        lines.append("")
+        lines.append(f"{trial.trial}: {trial.status}")
+        rows = [("criterion", "status", "value", "date", "reason")]
+        for c in trial.criteria:
+            value, day = _value([e.to_json() for e in c.evidence])
+            rows.append((c.id, c.status, value[:24], day, c.reason))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for row in rows:
+            cells = [row[i].ljust(widths[i]) for i in range(4)]
+            lines.append("  ".join([*cells, row[4]]).rstrip())
+    return "\n".join(lines)

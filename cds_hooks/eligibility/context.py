@@ -1,0 +1,167 @@
+"""Per-screening view of one patient's record, bucketed by the trial's code sets.
+
+The buckets are built in one pass over the record, so each rule reads only the
+Observations of its own code set: screening cost grows with the record, not with
+record × criteria.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from fhir_mappings.facts import (
+    Code,
+    ConditionFact,
+    ObservationComponent,
+    ObservationFact,
+    PatientRecord,
+)
+from fhir_mappings.terminology import CodeSet, Terminology
+
+COUNTED_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
+EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+
+
+@dataclass(slots=True)
+class CodeIndex:
+    """(system, code) → names of the code sets that hold it, for one trial."""
+
+    by_code: dict[Code, tuple[str, ...]]
+
+    @classmethod
+    def build(cls, terminology: Terminology, names: Sequence[str]) -> CodeIndex:
+        by_code: dict[Code, list[str]] = {}
+        for name in names:
+            for code in terminology.code_set(name).codes:
+                by_code.setdefault(code, []).append(name)
+        return cls({code: tuple(sets) for code, sets in by_code.items()})
+
+
+@dataclass(slots=True)
+class Window:
+    as_of: date
+    days: int
+
+    @property
+    def start(self) -> date:
+        return self.as_of - timedelta(days=self.days)
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.as_of
+
+
+@dataclass(slots=True)
+class Candidate:
+    """Outcome of looking for the most recent qualifying Observation of a code set."""
+
+    fact: ObservationFact | None
+    # Why nothing qualified (only meaningful when fact is None).
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class Screening:
+    record: PatientRecord
+    as_of: date
+    terminology: Terminology
+    observations: Mapping[str, list[ObservationFact]]
+    components: Mapping[str, list[tuple[ObservationFact, ObservationComponent]]]
+    _conditions_cache: dict[str, list[ConditionFact]] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls, record: PatientRecord, as_of: date, terminology: Terminology, index: CodeIndex
+    ) -> Screening:
+        observations: dict[str, list[ObservationFact]] = {}
+        components: dict[str, list[tuple[ObservationFact, ObservationComponent]]] = {}
+        lookup = index.by_code.get
+        for fact in record.observations:  # newest first (record order)
+            seen: set[str] = set()
+            for code in fact.codes:
+                for name in lookup(code, ()):
+                    if name not in seen:
+                        seen.add(name)
+                        observations.setdefault(name, []).append(fact)
+            for component in fact.components:
+                seen = set()
+                for code in component.codes:
+                    for name in lookup(code, ()):
+                        if name not in seen:
+                            seen.add(name)
+                            components.setdefault(name, []).append((fact, component))
+        return cls(record, as_of, terminology, observations, components)
+
+    def code_set(self, name: str) -> CodeSet:
+        return self.terminology.code_set(name)
+
+    def unavailable(self, resource_type: str) -> str | None:
+        return self.record.unavailable.get(resource_type)
+
+    def conditions(self, name: str) -> list[ConditionFact]:
+        """Conditions in a code set, excluding refuted and entered-in-error ones."""
+        cached = self._conditions_cache.get(name)
+        if cached is None:
+            code_set = self.code_set(name)
+            cached = [
+                c
+                for c in self.record.conditions
+                if c.verification_status not in EXCLUDED_VERIFICATION and code_set.matches(c.codes)
+            ]
+            self._conditions_cache[name] = cached
+        return cached
+
+    def refuted_conditions(self, name: str) -> list[ConditionFact]:
+        code_set = self.code_set(name)
+        return [
+            c
+            for c in self.record.conditions
+            if c.verification_status in EXCLUDED_VERIFICATION and code_set.matches(c.codes)
+        ]
+
+    def latest(self, name: str, window: Window) -> Candidate:
+        """Most recent counted Observation of code set `name` dated inside `window`."""
+        if (why := self.unavailable("Observation")) is not None:
+            return Candidate(None, f"Observations could not be retrieved ({why})")
+        not_counted: ObservationFact | None = None
+        unusable: ObservationFact | None = None
+        older: ObservationFact | None = None
+        for fact in self.observations.get(name, ()):
+            if fact.date is None or fact.date > window.as_of:
+                if fact.date is None and unusable is None:
+                    unusable = fact
+                continue
+            if fact.status not in COUNTED_OBSERVATION_STATUSES:
+                if not_counted is None and window.contains(fact.date):
+                    not_counted = fact
+                continue
+            if fact.problem is not None or fact.value.data_absent_reason is not None:
+                if unusable is None and window.contains(fact.date):
+                    unusable = fact
+                continue
+            if fact.value.is_empty and not fact.components:
+                continue
+            if not window.contains(fact.date):
+                older = older or fact
+                continue
+            return Candidate(fact)
+        parts = [f"no result in the last {window.days} days"]
+        if older is not None and older.date is not None:
+            age = (window.as_of - older.date).days
+            parts.append(f"latest {older.date.isoformat()} ({older.ref}), {age} days old")
+        if not_counted is not None and not_counted.date is not None:
+            status = not_counted.status or "status-less"
+            article = "an" if status[0] in "aeiou" else "a"
+            parts.append(
+                f"{article} {status} result on "
+                f"{not_counted.date.isoformat()} ({not_counted.ref}) does not count"
+            )
+        if unusable is not None:
+            what = unusable.problem or (
+                f"data absent: {unusable.value.data_absent_reason}"
+                if unusable.value.data_absent_reason
+                else "no usable date"
+            )
+            parts.append(f"{unusable.ref} is unusable ({what})")
+        return Candidate(None, "; ".join(parts))

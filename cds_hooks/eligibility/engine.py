@@ -1,0 +1,102 @@
+"""The eligibility engine: trial definitions × one patient's facts → screening results."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+
+from cds_hooks.eligibility.context import CodeIndex, Screening, Window
+from cds_hooks.eligibility.results import (
+    MET,
+    NOT_MET,
+    UNKNOWN,
+    CriterionResult,
+    ScreeningResult,
+    TrialResult,
+    TrialStatus,
+)
+from cds_hooks.eligibility.rules import EVALUATORS, Outcome, evaluate
+from cds_hooks.trials import TrialDefinition, TrialDefinitionError, load_trials
+from cds_hooks.trials.model import iter_rules
+from fhir_mappings.facts import PatientRecord
+from fhir_mappings.terminology import Terminology, load_terminology
+
+log = logging.getLogger(__name__)
+
+
+def trial_status(criteria: Sequence[CriterionResult], trial: TrialDefinition) -> TrialStatus:
+    if any(c.status == NOT_MET for c in criteria):
+        return "not_eligible"
+    kinds = {c.id: c.kind for c in trial.criteria}
+    if all(c.status == MET for c in criteria if kinds[c.id] == "data"):
+        return "likely_eligible"
+    return "possibly_eligible"
+
+
+def _safe(outcome: Outcome) -> Outcome:
+    """Clinical safety net: `met` needs dated evidence, whatever a rule says."""
+    if outcome.status == MET and not any(e.date for e in outcome.evidence):
+        return Outcome(UNKNOWN, f"{outcome.reason} (no dated evidence)", outcome.evidence)
+    return outcome
+
+
+class Engine:
+    def __init__(self, trials: Sequence[TrialDefinition], terminology: Terminology) -> None:
+        self.terminology = terminology
+        self.trials: Mapping[str, TrialDefinition] = {t.id: t for t in trials}
+        self._index: dict[str, CodeIndex] = {}
+        for trial in trials:
+            self._check(trial)
+            self._index[trial.id] = CodeIndex.build(
+                terminology, sorted(trial.observation_code_sets())
+            )
+
+    def _check(self, trial: TrialDefinition) -> None:
+        """Fail at start-up, not mid-request, if a definition names something unknown."""
+        missing = sorted(n for n in trial.all_code_sets() if n not in self.terminology.code_sets)
+        if missing:
+            raise TrialDefinitionError(f"trial {trial.id}: unknown code sets {missing}")
+        for criterion in trial.criteria:
+            for rule in iter_rules(criterion.rule):
+                if rule["type"] not in EVALUATORS:
+                    raise TrialDefinitionError(
+                        f"trial {trial.id}: criterion {criterion.id}: unknown rule type "
+                        f"{rule['type']!r}"
+                    )
+
+    @classmethod
+    def default(cls, trials_dir: Path | None = None) -> Engine:
+        return cls(load_trials(trials_dir), load_terminology())
+
+    def screen_trial(
+        self, trial: TrialDefinition, record: PatientRecord, as_of: date
+    ) -> TrialResult:
+        screening = Screening.build(record, as_of, self.terminology, self._index[trial.id])
+        results = []
+        for criterion in trial.criteria:
+            window = Window(as_of, criterion.lookback_days)
+            try:
+                outcome = _safe(evaluate(criterion.rule, screening, window))
+            except Exception:
+                # A bug must not drop the patient or hide the other criteria.
+                log.exception("criterion %s of %s failed", criterion.id, trial.id)
+                outcome = Outcome(UNKNOWN, "could not be evaluated (internal error)")
+            results.append(
+                CriterionResult(criterion.id, outcome.status, outcome.reason, outcome.evidence)
+            )
+        return TrialResult(trial.id, trial_status(results, trial), tuple(results))
+
+    def screen(
+        self, record: PatientRecord, as_of: date, trial_ids: Sequence[str] | None = None
+    ) -> ScreeningResult:
+        ids = list(trial_ids) if trial_ids is not None else list(self.trials)
+        unknown = [i for i in ids if i not in self.trials]
+        if unknown:
+            raise KeyError(f"unknown trial {unknown[0]!r}")
+        return ScreeningResult(
+            patient=record.patient.ref,
+            as_of=as_of,
+            trials=tuple(self.screen_trial(self.trials[i], record, as_of) for i in ids),
+        )

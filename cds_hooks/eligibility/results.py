@@ -1,0 +1,84 @@
+"""What screening produces: per-criterion status with evidence, per-trial status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+Status = Literal["met", "not_met", "unknown"]
+TrialStatus = Literal["likely_eligible", "possibly_eligible", "not_eligible"]
+MET: Status = "met"
+NOT_MET: Status = "not_met"
+UNKNOWN: Status = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One piece of data that decided a criterion. `date` is ISO (may be partial for
+    a birthDate such as "1958")."""
+
+    reference: str
+    value: float | int | str | bool | None
+    unit: str | None
+    date: str | None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "reference": self.reference,
+            "value": self.value,
+            "unit": self.unit,
+            "date": self.date,
+        }
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionResult:
+    id: str
+    status: Status
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "reason": self.reason,
+            "evidence": [e.to_json() for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TrialResult:
+    trial: str
+    status: TrialStatus
+    criteria: tuple[CriterionResult, ...]
+
+    def criterion(self, criterion_id: str) -> CriterionResult:
+        return next(c for c in self.criteria if c.id == criterion_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trial": self.trial,
+            "status": self.status,
+            "criteria": [c.to_json() for c in self.criteria],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningResult:
+    patient: str
+    as_of: date
+    trials: tuple[TrialResult, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The fixed shape of `trial-cds screen --format json`."""
+        return {
+            "patient": self.patient,
+            "as_of": self.as_of.isoformat(),
+            "trials": [t.to_json() for t in self.trials],
+        }
