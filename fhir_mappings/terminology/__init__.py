@@ -1,7 +1,10 @@
 """Code sets and default reference limits, loaded once from the JSON data beside this file.
 
-Each data file is validated against `code-sets.schema.json` at load time, so a typo in a
-code set fails at start-up with the file and JSON path, never mid-request.
+Every data file is validated against a JSON Schema shipped beside it (code sets, reference
+limits, unit aliases) and then checked for what a schema cannot express (a name defined
+twice, a limit for an analyte that has no code set, an answer given two values). A typo in
+the data fails at start-up with the file and JSON path, never mid-request.
+See README.md here for what each file holds, its sources and licences.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
@@ -18,78 +22,147 @@ from jsonschema import Draft202012Validator
 from fhir_mappings.facts import Code, Quantity
 
 DATA_DIR = Path(__file__).resolve().parent
-_SCHEMA_FILE = "code-sets.schema.json"
+_CODE_SETS_SCHEMA = "code-sets.schema.json"
+_LIMITS_SCHEMA = "reference-limits.schema.json"
+_ALIASES_SCHEMA = "unit-aliases.schema.json"
 _LIMITS_FILE = "reference_limits.json"
 _ALIASES_FILE = "unit_aliases.json"
+_NOT_CODE_SETS = frozenset(
+    {_CODE_SETS_SCHEMA, _LIMITS_SCHEMA, _ALIASES_SCHEMA, _LIMITS_FILE, _ALIASES_FILE}
+)
+
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+
+def _empty() -> Mapping[Any, Any]:
+    return _EMPTY
+
+
+# system → ((prefix length, prefixes of that length), ...), longest first.
+_PrefixIndex = Mapping[str, tuple[tuple[int, frozenset[str]], ...]]
 
 
 class TerminologyError(ValueError):
     """A terminology data file is missing or malformed."""
 
 
-@dataclass(frozen=True, slots=True)
+def _index_prefixes(prefixes: Iterable[tuple[str, str]]) -> _PrefixIndex:
+    by_system: dict[str, dict[int, set[str]]] = {}
+    for system, prefix in prefixes:
+        by_system.setdefault(system, {}).setdefault(len(prefix), set()).add(prefix)
+    return MappingProxyType(
+        {
+            system: tuple(
+                (length, frozenset(group))
+                for length, group in sorted(lengths.items(), reverse=True)
+            )
+            for system, lengths in by_system.items()
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class CodeSet:
+    """A named set of codes with what the engine needs to read values of those codes.
+
+    Matching is exact on (system, code), plus prefixes for hierarchical systems (ATC B01A…,
+    ICD-10 C78.7…). Both are set lookups: matching costs O(codes in the fact), whatever the
+    size of the set. Instances are compared and hashed by identity (one per Terminology).
+    """
+
     name: str
     description: str
     source: str
     codes: frozenset[Code]
     # (system, prefix) pairs: hierarchical code systems (ATC B01A…, ICD-10 C78.7…).
     code_prefixes: tuple[tuple[str, str], ...] = ()
-    canonical_unit: str | None = None
-    molar_mass: float | None = None
-    unit_equivalents: Mapping[str, str] = field(default_factory=dict)
-    answers: Mapping[Code, float] = field(default_factory=dict)
-    text_grades: Mapping[str, float] = field(default_factory=dict)
-    # (exclusive upper bound in canonical_unit or None for "and above", grade)
+    canonical_unit: str | None = None  # UCUM
+    molar_mass: float | None = None  # g/mol: enables µmol/L ↔ mg/dL for this analyte
+    # Units this analyte treats as one although UCUM does not ({"[IU]/L": "U/L"} for enzymes).
+    unit_equivalents: Mapping[str, str] = field(default_factory=_empty)
+    # Coded answer → number (ECOG LA9622-7 → 0, dipstick "++" → 2).
+    answers: Mapping[Code, float] = field(default_factory=_empty)
+    # Lower-cased free-text answer → number ("2+" → 2, "trace" → 0.5).
+    text_grades: Mapping[str, float] = field(default_factory=_empty)
+    # (exclusive upper bound in canonical_unit, or None for "and above", grade), ascending.
     quantity_grades: tuple[tuple[float | None, float], ...] = ()
-    # Code → group label (e.g. metastasis code → organ site).
-    groups: Mapping[Code, str] = field(default_factory=dict)
+    # Code → group label (metastasis code or body site → organ site).
+    groups: Mapping[Code, str] = field(default_factory=_empty)
+    # (system, prefix, group label): groups of prefix-matched codes; longest prefix wins.
     prefix_groups: tuple[tuple[str, str, str], ...] = ()
-    displays: Mapping[Code, str] = field(default_factory=dict)
-    order_code: Code | None = None
+    displays: Mapping[Code, str] = field(default_factory=_empty)
+    order_code: Code | None = None  # what to order when the value is missing (LOINC)
     order_display: str | None = None
+    _prefix_index: _PrefixIndex = field(init=False, repr=False)
+    _prefix_group_of: Mapping[Code, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Derived lookup tables; frozen, so set through object.__setattr__ once.
+        object.__setattr__(self, "_prefix_index", _index_prefixes(self.code_prefixes))
+        object.__setattr__(
+            self,
+            "_prefix_group_of",
+            MappingProxyType({(s, p): g for s, p, g in self.prefix_groups}),
+        )
+
+    def _matching_prefixes(self, code: Code) -> Iterable[str]:
+        """Prefixes of this set that `code` starts with, longest first."""
+        system, value = code
+        for length, prefixes in self._prefix_index.get(system, ()):
+            if length <= len(value) and value[:length] in prefixes:
+                yield value[:length]
 
     def matches_code(self, code: Code) -> bool:
         if code in self.codes:
             return True
-        system, value = code
-        return any(system == s and value.startswith(p) for s, p in self.code_prefixes)
+        return next(iter(self._matching_prefixes(code)), None) is not None
 
     def matches(self, codes: Iterable[Code]) -> bool:
         return any(self.matches_code(code) for code in codes)
 
     def group_of(self, code: Code) -> str | None:
+        """The group of an exact code, else of its longest grouped prefix (C78.7 → liver)."""
         group = self.groups.get(code)
         if group is not None:
             return group
-        system, value = code
-        # Longest prefix wins, so C78.7 (liver) beats C78 (unspecified).
-        best: tuple[int, str] | None = None
-        for s, prefix, label in self.prefix_groups:
-            if system == s and value.startswith(prefix) and (best is None or len(prefix) > best[0]):
-                best = (len(prefix), label)
-        return best[1] if best else None
+        for prefix in self._matching_prefixes(code):
+            group = self._prefix_group_of.get((code[0], prefix))
+            if group is not None:
+                return group
+        return None
+
+    def answer_value(self, codes: Iterable[Code]) -> float | None:
+        """The number of the first coding that is a known answer, else None."""
+        for code in codes:
+            value = self.answers.get(code)
+            if value is not None:
+                return value
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class _Limit:
-    by_sex: Mapping[str, float]
+    by_sex: Mapping[str, float]  # "male" / "female" / "any"
     unit: str
     source: str
+    verification: str
 
 
 class Terminology:
+    """All code sets by name, the default reference limits and the unit alias table."""
+
     def __init__(
         self,
         code_sets: Mapping[str, CodeSet],
         limits: Mapping[str, Mapping[str, _Limit]],
         unit_aliases: Mapping[str, str],
     ) -> None:
-        self.code_sets = dict(code_sets)
+        self.code_sets: Mapping[str, CodeSet] = MappingProxyType(dict(code_sets))
         self._limits = limits
-        self.unit_aliases = dict(unit_aliases)
+        self.unit_aliases: Mapping[str, str] = MappingProxyType(dict(unit_aliases))
 
     def code_set(self, name: str) -> CodeSet:
+        """The code set called `name`; KeyError when there is none."""
         try:
             return self.code_sets[name]
         except KeyError:
@@ -101,7 +174,8 @@ class Terminology:
         """The documented fallback limit, sex-specific where the table has one.
 
         Returns (limit, description of where it came from) or None when no default applies
-        (e.g. creatinine for a patient whose sex is not recorded).
+        (e.g. creatinine for a patient whose sex is not recorded: no sex-neutral default
+        exists, and guessing one could decide the criterion wrongly).
         """
         limit = self._limits.get(analyte, {}).get(bound)
         if limit is None:
@@ -130,14 +204,38 @@ def _read_json(path: Path) -> Any:
         raise TerminologyError(f"{path}: cannot read terminology data: {exc}") from exc
 
 
+@lru_cache(maxsize=4)
+def _validator(schema_file: str) -> Draft202012Validator:
+    return Draft202012Validator(_read_json(DATA_DIR / schema_file))
+
+
+def _validated(path: Path, schema_file: str) -> Any:
+    raw = _read_json(path)
+    errors = sorted(_validator(schema_file).iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise TerminologyError(f"{path}: {_pointer(first.absolute_path)}: {first.message}{more}")
+    return raw
+
+
 def _code(entry: Mapping[str, Any]) -> Code:
     return (str(entry["system"]), str(entry["code"]))
 
 
-def _code_set(name: str, raw: Mapping[str, Any]) -> CodeSet:
+def _code_set(path: Path, name: str, raw: Mapping[str, Any]) -> CodeSet:
     codes = raw["codes"]
     prefixes = raw.get("code_prefixes", [])
+    answers_raw = raw.get("answers", [])
     order = raw.get("order")
+    answers: dict[Code, float] = {}
+    for i, entry in enumerate(answers_raw):
+        key, value = _code(entry), float(entry["value"])
+        if answers.get(key, value) != value:
+            raise TerminologyError(
+                f"{path}: /code_sets/{name}/answers/{i}: {key} already has another value"
+            )
+        answers[key] = value
     return CodeSet(
         name=name,
         description=raw["description"],
@@ -146,42 +244,46 @@ def _code_set(name: str, raw: Mapping[str, Any]) -> CodeSet:
         code_prefixes=tuple((p["system"], p["prefix"]) for p in prefixes),
         canonical_unit=raw.get("canonical_unit"),
         molar_mass=raw.get("molar_mass"),
-        unit_equivalents=dict(raw.get("unit_equivalents", {})),
-        answers={_code(a): float(a["value"]) for a in raw.get("answers", [])},
-        text_grades={k.lower(): float(v) for k, v in raw.get("text_grades", {}).items()},
+        unit_equivalents=MappingProxyType(dict(raw.get("unit_equivalents", {}))),
+        answers=MappingProxyType(answers),
+        text_grades=MappingProxyType(
+            {k.strip().lower(): float(v) for k, v in raw.get("text_grades", {}).items()}
+        ),
         quantity_grades=tuple(
             (None if g["below"] is None else float(g["below"]), float(g["grade"]))
             for g in raw.get("quantity_grades", [])
         ),
-        groups={_code(c): c["group"] for c in codes if "group" in c},
+        groups=MappingProxyType({_code(c): c["group"] for c in codes if "group" in c}),
         prefix_groups=tuple(
             (p["system"], p["prefix"], p["group"]) for p in prefixes if "group" in p
         ),
-        displays={_code(c): c["display"] for c in [*codes, *raw.get("answers", [])]},
+        displays=MappingProxyType({_code(c): c["display"] for c in [*codes, *answers_raw]}),
         order_code=_code(order) if order else None,
         order_display=order["display"] if order else None,
     )
 
 
 def _load_limits(path: Path) -> dict[str, dict[str, _Limit]]:
-    raw = _read_json(path)
+    raw = _validated(path, _LIMITS_SCHEMA)
     limits: dict[str, dict[str, _Limit]] = {}
-    try:
-        for analyte, entry in raw["limits"].items():
-            for bound in ("high", "low"):
-                if bound in entry:
-                    limits.setdefault(analyte, {})[bound] = _Limit(
-                        by_sex={k: float(v) for k, v in entry[bound].items()},
-                        unit=str(entry["unit"]),
-                        source=str(entry["source"]),
-                    )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TerminologyError(f"{path}: malformed reference limit ({exc})") from exc
+    for analyte, entry in raw["limits"].items():
+        for bound in ("high", "low"):
+            if bound in entry:
+                limits.setdefault(analyte, {})[bound] = _Limit(
+                    by_sex=MappingProxyType({k: float(v) for k, v in entry[bound].items()}),
+                    unit=entry["unit"],
+                    source=entry["source"],
+                    verification=entry["verification"],
+                )
     return limits
 
 
 def load_terminology(directory: Path | None = None) -> Terminology:
-    """Load and validate every code-set file in `directory` (default: the packaged data)."""
+    """Load and validate the terminology in `directory` (default: the packaged data, cached).
+
+    Every `*.json` there except the schemas, `reference_limits.json` and `unit_aliases.json`
+    is a code-set file. Raises TerminologyError naming the file and JSON path of bad data.
+    """
     if directory is None:
         return _packaged()
     return _load(directory)
@@ -193,24 +295,23 @@ def _packaged() -> Terminology:
 
 
 def _load(directory: Path) -> Terminology:
-    validator = Draft202012Validator(_read_json(DATA_DIR / _SCHEMA_FILE))
     code_sets: dict[str, CodeSet] = {}
-    special = {_SCHEMA_FILE, _LIMITS_FILE, _ALIASES_FILE}
     for path in sorted(directory.glob("*.json")):
-        if path.name in special:
+        if path.name in _NOT_CODE_SETS:
             continue
-        raw = _read_json(path)
-        error = next(iter(sorted(validator.iter_errors(raw), key=lambda e: list(e.path))), None)
-        if error is not None:
-            raise TerminologyError(f"{path}: {_pointer(error.absolute_path)}: {error.message}")
+        raw = _validated(path, _CODE_SETS_SCHEMA)
         for name, entry in raw["code_sets"].items():
             if name in code_sets:
                 raise TerminologyError(f"{path}: /code_sets/{name}: defined twice")
-            code_sets[name] = _code_set(name, entry)
+            code_sets[name] = _code_set(path, name, entry)
     if not code_sets:
         raise TerminologyError(f"{directory}: no code-set files found")
     limits_path = directory / _LIMITS_FILE
-    aliases_path = directory / _ALIASES_FILE
     limits = _load_limits(limits_path) if limits_path.exists() else {}
-    aliases = _read_json(aliases_path)["aliases"] if aliases_path.exists() else {}
+    for analyte in limits:
+        # A limit for a misspelt analyte would silently never be used.
+        if analyte not in code_sets:
+            raise TerminologyError(f"{limits_path}: /limits/{analyte}: no code set of that name")
+    aliases_path = directory / _ALIASES_FILE
+    aliases = _validated(aliases_path, _ALIASES_SCHEMA)["aliases"] if aliases_path.exists() else {}
     return Terminology(code_sets, limits, aliases)
