@@ -1,0 +1,1 @@
+"""HTTP layer: routes, wire-format validation, errors."""

@@ -1,0 +1,225 @@
+"""CDS Hooks endpoints: discovery, service calls, feedback (CDS Hooks 2.0 §Discovery,
+§Calling a CDS Service, §Feedback)."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from cds_hooks import logs
+from cds_hooks.api.errors import HookError
+from cds_hooks.api.wire import first_error, json_depth
+from cds_hooks.auth import AuthError
+from cds_hooks.cards import SUPPRESSING_REASONS, card_for, has_target_condition, starts_treatment
+from cds_hooks.feedback import patient_key
+from cds_hooks.outbound import OutboundError, check_fhir_server
+from cds_hooks.prefetch import DataUnavailable, PrefetchTooLarge, resolve
+from cds_hooks.services import Service
+from cds_hooks.state import AppState
+from fhir_mappings.client import FhirClient
+from fhir_mappings.record import RecordError, build_record
+
+router = APIRouter()
+_UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="cds-services"'}
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.cds
+    return state
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _service(state: AppState, service_id: str) -> Service:
+    service = state.services.get(service_id)
+    if service is None:
+        raise HookError(404, f"no CDS service with id {service_id!r}")
+    return service
+
+
+async def _authenticate(request: Request, state: AppState, audience: str) -> str | None:
+    """The verified issuer, or None in dev mode."""
+    if state.settings.dev_mode:
+        return None
+    try:
+        claims = await state.authenticator.verify(request.headers.get("authorization"), audience)
+    except AuthError as exc:
+        logs.ACCESS.warning("authentication failed", extra={"fields": {"error": exc.reason}})
+        raise HookError(401, "unauthorized", _UNAUTHORIZED) from exc
+    return claims.iss
+
+
+async def _body(request: Request, state: AppState) -> Any:
+    limit = state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HookError(413, f"request body larger than {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HookError(413, f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    try:
+        body = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise HookError(400, f"request body is not valid JSON: {exc.msg}") from exc
+    if json_depth(body, state.settings.max_json_depth):
+        raise HookError(400, f"JSON nested deeper than {state.settings.max_json_depth} levels")
+    return body
+
+
+@router.get("/cds-services")
+async def discovery(request: Request) -> Response:
+    state = _state(request)
+    return _json({"services": [s.discovery() for s in state.services.values()]})
+
+
+def _check_request(service: Service, body: Any) -> None:
+    error = first_error(body, "hookRequestByHook")
+    if error is not None:
+        raise HookError(400, f"invalid hook request: {error}")
+    if body["hook"] != service.hook:
+        raise HookError(
+            400, f"/hook: service {service.id!r} answers {service.hook!r}, not {body['hook']!r}"
+        )
+    context = body["context"]
+    if service.hook == "order-select":
+        ids = {
+            f"{e['resource'].get('resourceType')}/{e['resource'].get('id')}"
+            for e in context["draftOrders"].get("entry", [])
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        }
+        unknown = [s for s in context["selections"] if s not in ids]
+        if unknown:
+            raise HookError(400, f"/context/selections: {unknown[0]!r} is not in draftOrders")
+
+
+def _fhir_client(state: AppState, body: dict[str, Any], issuer: str | None) -> FhirClient | None:
+    server = body.get("fhirServer")
+    if not server:
+        return None
+    settings = state.settings
+    trusted = state.issuers.get(issuer) if issuer else None
+    base = check_fhir_server(server, issuer=trusted, settings=settings)
+    token = (body.get("fhirAuthorization") or {}).get("access_token")
+    return FhirClient(
+        state.http,
+        base,
+        token,
+        timeout=settings.fhir_timeout_seconds,
+        max_pages=settings.fhir_max_pages,
+    )
+
+
+@router.post("/cds-services/{service_id}")
+async def call_service(service_id: str, request: Request) -> Response:
+    started = time.perf_counter()
+    state = _state(request)
+    service = _service(state, service_id)
+    issuer = await _authenticate(
+        request, state, f"{state.settings.public_url}/cds-services/{service_id}"
+    )
+    body = await _body(request, state)
+    _check_request(service, body)
+    context = body["context"]
+    fields: dict[str, Any] = {
+        "service": service.id,
+        "hook": service.hook,
+        "hookInstance": body["hookInstance"],
+    }
+    try:
+        try:
+            fhir = _fhir_client(state, body, issuer)
+            outbound_refused: str | None = None
+        except OutboundError as exc:
+            fhir, outbound_refused = None, exc.message
+        try:
+            data = await resolve(
+                prefetch=body.get("prefetch"),
+                templates=state.templates,
+                context=context,
+                fhir=fhir,
+                deadline_seconds=state.settings.fhir_total_seconds,
+                max_entries=state.settings.max_prefetch_entries,
+            )
+        except DataUnavailable as exc:
+            message = str(exc) + (f" ({outbound_refused})" if outbound_refused else "")
+            raise HookError(412, message) from exc
+        except PrefetchTooLarge as exc:
+            raise HookError(413, str(exc)) from exc
+        try:
+            record = build_record(data.resources, unavailable=data.unavailable)
+        except RecordError as exc:
+            raise HookError(412, f"patient data unusable: {exc}") from exc
+        if record.patient.ref != f"Patient/{context['patientId']}":
+            raise HookError(412, "the Patient obtained is not context.patientId")
+        cards = await _cards(state, service, body, record)
+        fields.update(
+            cards=len(cards),
+            resources=len(data.resources),
+            fetched=len(data.fetched),
+            unavailable=sorted(data.unavailable),
+        )
+        fields["status"] = 200
+        return _json({"cards": cards})
+    except HookError as exc:
+        fields["status"] = exc.status
+        fields["error"] = exc.message if exc.status != 412 else "data unavailable"
+        raise
+    finally:
+        fields["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        logs.access(**fields)
+
+
+async def _cards(state: AppState, service: Service, body: dict[str, Any], record: Any) -> list[Any]:
+    engine = state.engine
+    screening = engine.screen(record, date.today())
+    draft_orders = body["context"].get("draftOrders")
+    key = patient_key(body.get("fhirServer"), body["context"]["patientId"], state.pseudonym_secret)
+    cards = []
+    issued = []
+    for result in screening.trials:
+        trial = engine.trials[result.trial]
+        if not has_target_condition(record, trial, engine.terminology):
+            continue
+        treatment: list[str] = []
+        if service.hook in ("order-select", "order-sign"):
+            treatment = starts_treatment(draft_orders, trial, engine.terminology)
+            if not treatment:
+                continue  # orders unrelated to the trial: stay quiet (alert fatigue)
+        suppressed = await state.store.suppressed_status(
+            key, trial.id, sorted(SUPPRESSING_REASONS), state.settings.feedback_suppress_days
+        )
+        if suppressed == result.status:
+            continue
+        card = card_for(trial, result, screening, engine.terminology, treatment_orders=treatment)
+        if card is not None:
+            cards.append(card)
+            issued.append((card["uuid"], key, trial.id, result.status))
+    await state.store.record_cards(issued)
+    return cards
+
+
+@router.post("/cds-services/{service_id}/feedback")
+async def feedback(service_id: str, request: Request) -> Response:
+    state = _state(request)
+    service = _service(state, service_id)
+    await _authenticate(
+        request, state, f"{state.settings.public_url}/cds-services/{service_id}/feedback"
+    )
+    body = await _body(request, state)
+    error = first_error(body, "feedbackRequest")
+    if error is not None:
+        raise HookError(400, f"invalid feedback: {error}")
+    new = await state.store.record_feedback(service.id, body["feedback"])
+    logs.access(service=service.id, feedback=len(body["feedback"]), status=200)
+    return _json({"received": len(body["feedback"]), "new": new})

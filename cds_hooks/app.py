@@ -1,0 +1,89 @@
+"""App factory: settings, one shared httpx client, engine, stores, routers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from cds_hooks import __version__, logs
+from cds_hooks.api import errors
+from cds_hooks.api.routes import router
+from cds_hooks.auth import Authenticator
+from cds_hooks.eligibility import Engine
+from cds_hooks.feedback import make_store
+from cds_hooks.issuers import parse_trusted_issuers
+from cds_hooks.prefetch import build_templates
+from cds_hooks.replay import make_replay_cache
+from cds_hooks.services import build_services
+from cds_hooks.settings import Settings, get_settings
+from cds_hooks.state import AppState
+
+log = logging.getLogger("trial_cds.app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logs.configure(settings.log_level)
+    # Fail at start-up, not on the first request: bad trials, code sets or issuer config.
+    engine = Engine.default(settings.trials_dir)
+    issuers = parse_trusted_issuers(settings.trusted_issuers)
+    templates = build_templates(list(engine.trials.values()), engine.terminology)
+    services = build_services(list(engine.trials.values()), templates)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.dev_mode:
+            log.warning(
+                "CDS_DEV_MODE is on: authentication is OFF and loopback/http FHIR "
+                "servers are allowed. Never use this with real patient data."
+            )
+        elif not issuers:
+            log.warning("no CDS_TRUSTED_ISSUERS configured: every hook call will be refused")
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
+            store = make_store(settings.database_url)
+            await store.open()
+            replay = make_replay_cache(settings)
+            app.state.cds = AppState(
+                settings=settings,
+                engine=engine,
+                services=services,
+                templates=templates,
+                http=http,
+                store=store,
+                authenticator=Authenticator(settings, http, replay),
+                issuers=issuers,
+                replay=replay,
+                pseudonym_secret=hashlib.sha256(settings.database_url.encode()).hexdigest(),
+            )
+            try:
+                yield
+            finally:
+                await store.close()
+                await replay.close()
+
+    app = FastAPI(
+        title="trial-cds-hooks",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    errors.install(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,228 @@
+"""Screening results → CDS Hooks cards (CDS Hooks 2.0 §Card Attributes, §Suggestion, §Link).
+
+One card per trial at most, and only for patients whose record holds the trial's target
+disease. likely_eligible → info card with a referral; possibly_eligible → info card with
+what is still unknown and the tests to order; not_eligible → no card. On order-select /
+order-sign the card becomes a warning when the draft orders start the treatment the trial
+is about.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from cds_hooks.eligibility import ScreeningResult, TrialResult
+from cds_hooks.trials import TrialDefinition
+from cds_hooks.trials.model import OBSERVATION_PARAMS
+from fhir_mappings._read import codes_of
+from fhir_mappings.facts import LOINC, SNOMED, PatientRecord
+from fhir_mappings.terminology import Terminology
+
+SERVICE_LABEL = "trial-cds-hooks clinical trial screening"
+OVERRIDE_SYSTEM = "http://trial-cds-hooks.org/fhir/CodeSystem/override-reason"
+OVERRIDE_REASONS = (
+    ("patient-declined", "Patient declined"),
+    ("not-a-candidate", "Not a candidate"),
+    ("already-screened", "Already screened"),
+    ("other", "Other"),
+)
+# Feedback with these reasons hides the card for a while (alert fatigue).
+SUPPRESSING_REASONS = frozenset({"patient-declined", "already-screened"})
+RESULT_EXTENSION = "org.trial-cds-hooks.screening"
+SUMMARY_LIMIT = 140
+
+
+def has_target_condition(
+    record: PatientRecord, trial: TrialDefinition, terminology: Terminology
+) -> bool:
+    sets = [terminology.code_set(n) for n in trial.target_code_sets]
+    return any(
+        c.verification_status not in ("refuted", "entered-in-error")
+        and any(s.matches(c.codes) for s in sets)
+        for c in record.conditions
+    )
+
+
+def starts_treatment(
+    draft_orders: Mapping[str, Any] | None, trial: TrialDefinition, terminology: Terminology
+) -> list[str]:
+    """Display names of draft orders that start the trial's treatment."""
+    if not draft_orders or not trial.treatment_code_sets:
+        return []
+    sets = [terminology.code_set(n) for n in trial.treatment_code_sets]
+    found = []
+    for entry in draft_orders.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        concept = resource.get("medicationCodeableConcept") or resource.get("code")
+        if any(s.matches(codes_of(concept)) for s in sets):
+            text = (concept or {}).get("text") if isinstance(concept, dict) else None
+            found.append(text or resource.get("resourceType", "order"))
+    return found
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2] + "…"
+
+
+def _detail(trial: TrialDefinition, result: TrialResult) -> str:
+    titles = {c.id: c.title for c in trial.criteria}
+    kinds = {c.id: c.kind for c in trial.criteria}
+    met = [c for c in result.criteria if c.status == "met"]
+    unknown_data = [c for c in result.criteria if c.status == "unknown" and kinds[c.id] == "data"]
+    person = [c for c in result.criteria if c.status == "unknown" and kinds[c.id] != "data"]
+    lines = [f"**{trial.title}** ({trial.registry_id})", ""]
+    if met:
+        lines.append("**Criteria met**")
+        for c in met:
+            day = next((e.date for e in c.evidence if e.date), None)
+            lines.append(
+                f"- {titles[c.id]}: {c.reason}"
+                + (f" ({day})" if day and day not in c.reason else "")
+            )
+        lines.append("")
+    if unknown_data:
+        lines.append("**Still unknown (data missing or not usable)**")
+        lines.extend(f"- {titles[c.id]}: {c.reason}" for c in unknown_data)
+        lines.append("")
+    if person:
+        lines.append("**Needs the study team**")
+        lines.extend(f"- {titles[c.id]}: {c.reason}" for c in person)
+    return "\n".join(lines).strip()
+
+
+def _referral(trial: TrialDefinition, patient_ref: str) -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "code": {
+            "coding": [{"system": SNOMED, "code": "3457005", "display": "Patient referral"}],
+            "text": "Referral to clinical trial coordinator",
+        },
+        "subject": {"reference": patient_ref},
+        "reasonCode": [{"text": f"Pre-screening for clinical trial {trial.registry_id}"}],
+        "note": [{"text": f"Possible eligibility for {trial.title} ({trial.url})"}],
+    }
+
+
+def missing_orders(
+    trial: TrialDefinition, result: TrialResult, terminology: Terminology
+) -> list[tuple[str, str]]:
+    """(LOINC code, display) of tests whose absence left a data criterion unknown."""
+    unknown = {c.id for c in result.criteria if c.status == "unknown"}
+    orders: dict[str, str] = {}
+    for criterion in trial.criteria:
+        if criterion.id not in unknown or criterion.kind != "data":
+            continue
+        for name in sorted(criterion.code_sets(OBSERVATION_PARAMS)):
+            code_set = terminology.code_set(name)
+            if code_set.order_code and code_set.order_code[0] == LOINC:
+                orders.setdefault(code_set.order_code[1], code_set.order_display or name)
+    return sorted(orders.items())
+
+
+def _order(code: str, display: str, patient_ref: str) -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+        "subject": {"reference": patient_ref},
+    }
+
+
+def card_for(
+    trial: TrialDefinition,
+    result: TrialResult,
+    screening: ScreeningResult,
+    terminology: Terminology,
+    *,
+    treatment_orders: Sequence[str] = (),
+) -> dict[str, Any] | None:
+    if result.status == "not_eligible":
+        return None
+    patient_ref = screening.patient
+    likely = result.status == "likely_eligible"
+    unknown = [c for c in result.criteria if c.status == "unknown"]
+    if treatment_orders:
+        summary = f"Consider trial {trial.short_title} before starting {treatment_orders[0]}"
+        indicator = "warning"
+    elif likely:
+        summary = f"May be eligible for trial: {trial.short_title} — refer"
+        indicator = "info"
+    else:
+        summary = f"Possibly eligible for trial: {trial.short_title} ({len(unknown)} to check)"
+        indicator = "info"
+    suggestions: list[dict[str, Any]] = [
+        {
+            "label": "Refer to trial coordinator",
+            "uuid": str(uuid.uuid4()),
+            "isRecommended": likely,
+            "actions": [
+                {
+                    "type": "create",
+                    "description": f"Draft referral to the {trial.registry_id} trial coordinator",
+                    "resource": _referral(trial, patient_ref),
+                }
+            ],
+        }
+    ]
+    orders = missing_orders(trial, result, terminology) if not likely else []
+    if orders:
+        suggestions.append(
+            {
+                "label": "Order the missing tests",
+                "uuid": str(uuid.uuid4()),
+                "actions": [
+                    {
+                        "type": "create",
+                        "description": f"Order {display}",
+                        "resource": _order(code, display, patient_ref),
+                    }
+                    for code, display in orders
+                ],
+            }
+        )
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": _truncate(summary),
+        "indicator": indicator,
+        "detail": _detail(trial, result),
+        "source": {
+            "label": SERVICE_LABEL,
+            "url": trial.url,
+            "topic": {
+                "system": "https://clinicaltrials.gov",
+                "code": trial.registry_id,
+                "display": trial.short_title,
+            },
+        },
+        "suggestions": suggestions,
+        "selectionBehavior": "at-most-one",
+        "overrideReasons": [
+            {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+            for code, display in OVERRIDE_REASONS
+        ],
+        "links": [
+            {
+                "label": f"{trial.registry_id} on ClinicalTrials.gov",
+                "url": trial.url,
+                "type": "absolute",
+            }
+        ],
+        "extension": {
+            RESULT_EXTENSION: {
+                "patient": screening.patient,
+                "as_of": screening.as_of.isoformat(),
+                "trials": [result.to_json()],
+            }
+        },
+    }
+
+
+def trial_ids_with_cards(cards: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [c["extension"][RESULT_EXTENSION]["trials"][0]["trial"] for c in cards]
