@@ -38,6 +38,12 @@ def _aliases() -> Mapping[str, str]:
     return load_terminology().unit_aliases
 
 
+# UCUM has no spaces and spells micro "u"; feeds write "µmol/L" (micro sign) or "μmol/L"
+# (Greek mu) and "mg / dL". Folding these is safe: it never turns one valid UCUM code into
+# another. Case is never folded: "G/L" (gauss per litre in UCUM) is not "g/L".
+_FOLD = str.maketrans({"µ": "u", "μ": "u", " ": None, "\t": None, "\u00a0": None})
+
+
 @lru_cache(maxsize=4096)
 def normalize_unit(unit: str | None) -> str | None:
     """The UCUM code for `unit` (alias table first, then UCUM itself), or None if unknown."""
@@ -46,14 +52,19 @@ def normalize_unit(unit: str | None) -> str | None:
     text = unit.strip()
     if not text:
         return None
-    text = _aliases().get(text, text)
-    if text in ("1", "%") or (text.startswith("{") and text.endswith("}")):
-        return text
+    aliases = _aliases()
+    if text in aliases:
+        return aliases[text]
+    folded = text.translate(_FOLD)
+    if folded in aliases:
+        return aliases[folded]
+    if folded in ("1", "%") or (folded.startswith("{") and folded.endswith("}")):
+        return folded
     try:
-        _registry().from_ucum(text)
+        _registry().from_ucum(folded)
     except Exception:  # ucumvert raises several parser/pint types for bad input
         return None
-    return text
+    return folded
 
 
 def _is_substance(quantity: Any) -> bool:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_mappings.units import UnitError, convert, normalize_unit
+from fhir_mappings.units import UnitError, conversion_factor, convert, normalize_unit
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,97 @@ def test_normalize_unit() -> None:
     assert normalize_unit("furlongs/L") is None
     assert normalize_unit("") is None
     assert normalize_unit(None) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "source", "target", "expected", "molar_mass"),
+    [
+        # Hemoglobin, monomer basis: 1 g/dL = 10 g/L ÷ 16114.5 g/mol = 0.62056 mmol/L.
+        (1.0, "g/dL", "mmol/L", 0.620559, 16114.5),
+        # Bilirubin: 1 mg/dL = 10 mg/L ÷ 584.66 g/mol = 17.1039 µmol/L.
+        (1.0, "mg/dL", "umol/L", 17.103958, 584.66),
+        (20.5, "µmol/L", "mg/dL", 1.198553, 584.66),  # micro sign
+        # Albumin: 1 µmol/L × 66500 g/mol = 66.5 mg/L = 0.0665 g/L.
+        (600, "umol/L", "g/L", 39.9, 66500.0),
+        (3.5, "g/dL", "g/L", 35, None),
+        (2.0, "ukat/L", "U/L", 120, None),  # 1 µkat/L = 60 µmol/min/L
+        (1500, "/mm3", "10*9/L", 1.5, None),
+        (1500, "cells/mm3", "10*9/L", 1.5, None),
+        (250, "x10^9/L", "10*9/L", 250, None),
+        (250, "G/L", "10*9/L", 250, None),  # French labs: giga per litre, not gauss
+        (3000, "10*6/L", "10*9/L", 3, None),
+        (0.5, "min", "s", 30, None),
+        (42, "sec", "s", 42, None),
+        (4.2, "mIU/mL", "[IU]/L", 4.2, None),
+        (1.1, "{INR}", "{INR}", 1.1, None),
+        (150, "lbs", "kg", 68.0388555, None),
+        (600, "mg/24.h", "g/(24.h)", 0.6, None),  # the feed means per 24 h, not mg·h/24
+        (1.2, "g/day", "g/(24.h)", 1.2, None),
+        (1.5, "mL/sec", "mL/min", 90, None),
+    ],
+)
+def test_more_conversions(
+    value: float, source: str, target: str, expected: float, molar_mass: float | None
+) -> None:
+    assert convert(value, source, target, molar_mass=molar_mass) == pytest.approx(expected)
+
+
+def test_molar_mass_is_used_only_across_mass_and_substance() -> None:
+    # Same dimension: the molar mass must not change the factor.
+    assert convert(1.0, "mg/dL", "g/L", molar_mass=584.66) == pytest.approx(0.01)
+    # Different dimensions that a molar mass cannot bridge.
+    with pytest.raises(UnitError):
+        convert(1.0, "mg/dL", "s", molar_mass=584.66)
+
+
+@pytest.mark.parametrize(
+    ("text", "ucum"),
+    [
+        ("µmol/L", "umol/L"),  # micro sign U+00B5
+        ("μmol/L", "umol/L"),  # Greek small mu U+03BC
+        ("µg/L", "ug/L"),  # folded, then valid UCUM
+        ("mg / dL", "mg/dL"),
+        ("IU/L", "[IU]/L"),
+        ("x10E3/uL", "10*3/uL"),
+        ("10^9/L", "10*9/L"),
+        ("G/L", "10*9/L"),
+        ("g/L", "g/L"),  # case matters: not the G/L alias
+        ("seconds", "s"),
+        ("mL/min/1.73 m2", "mL/min/{1.73_m2}"),
+        ("%", "%"),
+    ],
+)
+def test_normalize_aliases_and_folding(text: str, ucum: str) -> None:
+    assert normalize_unit(text) == ucum
+
+
+@pytest.mark.parametrize(
+    "text", ["cells", "IU", "   ", "K/", "mg/dL/", "x10", "per uL", "U/L)", "lakh/mm3"]
+)
+def test_normalize_unknown(text: str) -> None:
+    assert normalize_unit(text) is None
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ("Cel", "K"),  # offset units: no single factor
+        ("mL/min/1.73 m2", "mL/min"),  # eGFR text form, still not a clearance
+        ("[IU]/L", "U/L"),  # IU and U differ unless the analyte says otherwise
+        ("cells", "10*9/L"),
+        ("10*9/L", "cells"),
+    ],
+)
+def test_more_refused_conversions(source: str, target: str) -> None:
+    with pytest.raises(UnitError):
+        convert(1.0, source, target)
+
+
+def test_factors_are_cached_per_unit_pair() -> None:
+    conversion_factor.cache_clear()
+    convert(1.0, "umol/L", "mg/dL", molar_mass=113.12)
+    convert(2.0, "umol/L", "mg/dL", molar_mass=113.12)
+    convert(2.0, "umol/L", "mg/dL", molar_mass=584.66)
+    info = conversion_factor.cache_info()
+    # Second call reuses the factor; a different molar mass is a different entry.
+    assert (info.hits, info.misses) == (1, 2)
