@@ -113,7 +113,7 @@ def parse_trusted_issuers(value: str) -> dict[str, TrustedIssuer]:
     text = value.strip()
     if not text:
         return {}
-    if not text.startswith("{"):
+    if not text.startswith(("{", "[")):
         path = Path(text)
         try:
             text = path.read_text(encoding="utf-8")

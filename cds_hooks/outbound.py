@@ -112,10 +112,11 @@ def _host_problem(host: str, *, dev_mode: bool) -> str | None:
         ip = ip.ipv4_mapped
     if ip.is_link_local:
         return "is a link-local / cloud metadata address"
+    if ip.is_loopback:
+        return None if dev_mode else "is a loopback address (allowed only in dev mode)"
+    # ::1 is inside the reserved ::/8, so loopback is decided first.
     if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return "is not a unicast address"
-    if ip.is_loopback and not dev_mode:
-        return "is a loopback address (allowed only in dev mode)"
     return None
 
 
