@@ -1,0 +1,132 @@
+"""Benchmark 2: a hook call with no prefetch against the real (Node, Medplum) FHIR server.
+
+Compares the wall time of the hook call with the slowest single FHIR query it needs,
+measured side by side in the same run. Queries run concurrently, so the ratio should be
+close to 1 (target ≤ 1.2); serial chains would push it towards the sum of all queries.
+
+    .venv/bin/python -m benchmarks.fhir_fallback [--rounds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from benchmarks._servers import uvicorn_server
+from benchmarks.synth import realistic_patient
+from cds_hooks.eligibility import Engine
+from cds_hooks.prefetch import build_templates, fill
+from fixtures import generate as g
+
+SERVER_DIR = Path(__file__).resolve().parents[1] / "tests" / "fhir_server"
+PATH = "/cds-services/trial-screening-patient-view"
+
+
+def start_fhir_server() -> tuple[subprocess.Popen[str], str]:
+    if not (SERVER_DIR / "node_modules").exists():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=SERVER_DIR,
+            check=True,
+            capture_output=True,
+        )
+    proc = subprocess.Popen(
+        ["node", "--experimental-websocket", "server.mjs", "--port", "0"],
+        cwd=SERVER_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("LISTENING "):
+        proc.kill()
+        raise RuntimeError("FHIR server did not start")
+    return proc, line.removeprefix("LISTENING ")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    persona = realistic_patient("fallback")
+    proc, fhir = start_fhir_server()
+    try:
+        entries = persona.bundle("transaction")["entry"]
+        for i in range(0, len(entries), 20):  # the server caps operations per transaction
+            chunk = {"resourceType": "Bundle", "type": "transaction", "entry": entries[i : i + 20]}
+            httpx.post(
+                fhir,
+                content=orjson.dumps(chunk),
+                timeout=60,
+                headers={"Content-Type": "application/fhir+json"},
+            ).raise_for_status()
+        request = g.hook_request(persona, "patient-view", prefetch=False)
+        request["fhirServer"] = fhir
+        body = orjson.dumps(request)
+        engine = Engine.default()
+        templates = build_templates(list(engine.trials.values()), engine.terminology)
+        queries = [fill(t, request["context"]) for t in templates.values()]
+        hook_ms: list[float] = []
+        slowest_ms: list[float] = []
+        total_ms: list[float] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {
+                "CDS_DEV_MODE": "1",
+                "DATABASE_URL": f"sqlite:///{tmp}/b.sqlite3",
+                "CDS_LOG_LEVEL": "WARNING",
+                "CDS_FHIR_PAGE_SIZE": "1000",
+            }
+            with (
+                uvicorn_server("cds_hooks.app:create_app", env, factory=True) as ours,
+                httpx.Client(timeout=60) as client,
+            ):
+                for _ in range(3):  # warm-up both sides
+                    client.post(
+                        ours + PATH, content=body, headers={"Content-Type": "application/json"}
+                    ).raise_for_status()
+                for _ in range(args.rounds):
+                    start = time.perf_counter()
+                    response = client.post(
+                        ours + PATH, content=body, headers={"Content-Type": "application/json"}
+                    )
+                    hook_ms.append((time.perf_counter() - start) * 1000)
+                    response.raise_for_status()
+                    assert orjson.loads(response.content)["cards"], "expected a card"
+                    single = []
+                    for query in queries:
+                        start = time.perf_counter()
+                        url: str | None = f"{fhir}/{query}"
+                        while url:  # a complete query: every page, as the service reads it
+                            page = client.get(url)
+                            page.raise_for_status()
+                            links = orjson.loads(page.content).get("link", [])
+                            url = next((x["url"] for x in links if x["relation"] == "next"), None)
+                        single.append((time.perf_counter() - start) * 1000)
+                    slowest_ms.append(max(single))
+                    total_ms.append(sum(single))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    hook, slowest = statistics.median(hook_ms), statistics.median(slowest_ms)
+    print(
+        f"{len(queries)} FHIR queries per hook call, {args.rounds} rounds, "
+        f"{sum(1 for r in persona.resources if r['resourceType'] == 'Observation')} "
+        "Observations\n"
+    )
+    print(f"{'measure':<32} {'median ms':>10}")
+    print(f"{'hook call, no prefetch':<32} {hook:>10.1f}")
+    print(f"{'slowest single FHIR query':<32} {slowest:>10.1f}")
+    print(f"{'all queries one after another':<32} {statistics.median(total_ms):>10.1f}")
+    print(f"\nratio hook / slowest query = {hook / slowest:.2f} (target ≤ 1.20)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Benchmark 1: patient-view latency with full prefetch, ours vs a bare endpoint.
+
+Both servers run under uvicorn with the same settings (one worker, loopback). The body is
+a realistic patient: ~200 Observations over two years with every prefetch key filled.
+Requests are sent at concurrency 1 and 16; p50 / p99 are per-request wall times seen by
+the client. Judged by p50(ours) / p50(bare) (target ≤ 2) and p99(ours) (target < 50 ms).
+
+    .venv/bin/python -m benchmarks.hook_latency [--requests 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+
+import httpx
+import orjson
+
+from benchmarks._servers import uvicorn_server
+from benchmarks.synth import hook_body, realistic_patient
+
+PATH = "/cds-services/trial-screening-patient-view"
+
+
+async def run(base: str, body: bytes, requests: int, concurrency: int) -> list[float]:
+    timings: list[float] = []
+    headers = {"Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for _ in range(20):  # warm-up
+            (await client.post(PATH, content=body, headers=headers)).raise_for_status()
+        queue = iter(range(requests))
+
+        async def worker() -> None:
+            for _ in queue:
+                start = time.perf_counter()
+                response = await client.post(PATH, content=body, headers=headers)
+                timings.append((time.perf_counter() - start) * 1000)
+                response.raise_for_status()
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return timings
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args()
+    body = orjson.dumps(hook_body(realistic_patient()))
+    results: dict[tuple[str, int], list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            "CDS_DEV_MODE": "1",
+            "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
+            "CDS_LOG_LEVEL": "WARNING",
+        }
+        with uvicorn_server("cds_hooks.app:create_app", env, factory=True) as ours:
+            cards = orjson.loads(
+                httpx.post(
+                    ours + PATH, content=body, headers={"Content-Type": "application/json"}
+                ).content
+            )
+            assert cards["cards"], "the benchmark patient should get a card"
+            for c in (1, 16):
+                results[("ours", c)] = asyncio.run(run(ours, body, args.requests, c))
+        with uvicorn_server("benchmarks.bare_app:app", ready_path="/docs") as bare:
+            for c in (1, 16):
+                results[("bare", c)] = asyncio.run(run(bare, body, args.requests, c))
+    print(f"body {len(body) / 1024:.0f} KB, {args.requests} requests per row\n")
+    print(f"{'server':<6} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8}")
+    for (name, c), timings in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        print(f"{name:<6} {c:>4} {pct(timings, 50):>8.2f} {pct(timings, 99):>8.2f}")
+    print()
+    for c in (1, 16):
+        ratio = pct(results[("ours", c)], 50) / pct(results[("bare", c)], 50)
+        print(
+            f"concurrency {c:>2}: p50 ours/bare = {ratio:.2f} (target ≤ 2.00); "
+            f"p99 ours = {pct(results[('ours', c)], 99):.1f} ms (target < 50)"
+        )
+
+
+if __name__ == "__main__":
+    main()
