@@ -12,7 +12,6 @@ import copy
 import json
 import random
 from collections.abc import Iterator
-
 from pathlib import Path
 from typing import Any
 
