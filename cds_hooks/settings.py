@@ -7,6 +7,7 @@ authentication off and allows loopback FHIR servers, for local work and the demo
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=64, ge=8, alias="CDS_MAX_JSON_DEPTH")
 
     log_level: str = Field(default="INFO", alias="CDS_LOG_LEVEL")
+    # Screening date override (YYYY-MM-DD) for demos, tests and retrospective screening;
+    # unset in production, where the screening date is today.
+    as_of: date | None = Field(default=None, alias="CDS_AS_OF")
 
 
 @lru_cache(maxsize=1)
