@@ -60,6 +60,10 @@ def normalize_unit(unit: str | None) -> str | None:
         return aliases[folded]
     if folded in ("1", "%") or (folded.startswith("{") and folded.endswith("}")):
         return folded
+    # Count annotations ({cells}/uL, 10*3{cells}/uL) are worth 1 in UCUM and say only what
+    # is counted, so they are dropped. Other annotations ({1.73_m2}) change the quantity and
+    # are kept, which makes conversion refuse them.
+    folded = _COUNT_ANNOTATION.sub("", folded) or folded
     try:
         _registry().from_ucum(folded)
     except Exception:  # ucumvert raises several parser/pint types for bad input
@@ -76,6 +80,7 @@ def _is_mass(quantity: Any) -> bool:
 
 
 _ANNOTATION = re.compile(r"\{[^}]*\}")
+_COUNT_ANNOTATION = re.compile(r"\{(?:cells?|count|RBCs?|WBCs?|platelets?)\}", re.IGNORECASE)
 
 
 def _ratio(numerator: Any, denominator: Any) -> float:

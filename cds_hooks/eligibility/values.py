@@ -120,6 +120,10 @@ def _none_satisfy(
 
 
 def compare(value: float, comparator: str | None, op: str, threshold: float) -> Status:
+    # Thresholds are often products (1.5 × ULN) or converted values: 1.5 × 1.2 is
+    # 1.7999999999999998 in binary floating point, and a bilirubin of exactly 1.8 must pass.
+    if math.isclose(value, threshold, rel_tol=1e-9, abs_tol=1e-12):
+        value = threshold
     bounds = _interval(value, comparator)
     if _all_satisfy(*bounds, op, threshold):
         return MET

@@ -156,3 +156,12 @@ def test_factors_are_cached_per_unit_pair() -> None:
     info = conversion_factor.cache_info()
     # Second call reuses the factor; a different molar mass is a different entry.
     assert (info.hits, info.misses) == (1, 2)
+
+
+def test_count_annotations_are_worth_one_but_others_are_kept() -> None:
+    # {cells} only says what is counted (UCUM: annotations equal 1) …
+    assert convert(1200, "{cells}/uL", "10*9/L") == pytest.approx(1.2)
+    assert convert(3, "10*3{cells}/uL", "10*9/L") == pytest.approx(3.0)
+    # … while a body-surface normalisation changes the quantity and must not be dropped.
+    with pytest.raises(UnitError):
+        convert(60, "mL/min/{1.73_m2}", "mL/min")

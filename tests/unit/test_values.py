@@ -28,3 +28,9 @@ def test_compare_respects_comparators(
     value: float, comparator: str | None, op: str, threshold: float, expected: str
 ) -> None:
     assert compare(value, comparator, op, threshold) == expected
+
+
+def test_threshold_products_are_compared_without_float_noise() -> None:
+    # 1.5 × 1.2 is 1.7999999999999998 in binary floating point: 1.8 is exactly at the limit.
+    assert compare(1.8, None, "<=", 1.5 * 1.2) == "met"
+    assert compare(1.8000001, None, "<=", 1.5 * 1.2) == "not_met"
