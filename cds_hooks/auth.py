@@ -176,7 +176,8 @@ class Authenticator:
         key = await self._key(jwks_url, str(header["kid"]), alg)
         try:
             decoded = jwt.decode(token, key, algorithms=[alg])
-        except JoseError as error:
+        except Exception as error:
+            # JoseError normally; anything else the library trips over is a refusal too.
             raise AuthError(f"signature invalid ({type(error).__name__})") from error
         claims = self._check_claims(decoded.claims, issuer, audience)
         try:
@@ -227,6 +228,9 @@ class Authenticator:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise AuthError("kid missing")
+        # RFC 7515 §4.1.11: a token naming extensions we do not implement must be refused.
+        if "crit" in header:
+            raise AuthError("crit header not supported")
         return alg
 
     def _pick_issuer(self, unverified: Mapping[str, Any]) -> TrustedIssuer:
@@ -297,8 +301,9 @@ class Authenticator:
                 keys = await self._fetch(url)
             except (httpx.HTTPError, ValueError) as error:
                 # Keep the keys we had: an EHR's JWKS outage should not lock everyone out.
+                # The URL comes from our own configuration (or an allowlisted jku): safe to log.
                 logger.warning(
-                    "JWKS fetch failed", extra={"fields": {"url": url, "error": str(error)}}
+                    "JWKS fetch from %s failed", url, extra={"fields": {"error": str(error)}}
                 )
                 return True
             entry.keys = keys

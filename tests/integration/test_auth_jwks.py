@@ -21,9 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import ECKey, Key, KeySet, RSAKey
+from joserfc.jws import JWSRegistry
 
 from cds_hooks.auth import (
     JWKS_MAX_AGE_SECONDS,
@@ -471,3 +474,165 @@ async def test_symmetric_key_in_the_jwks_is_never_used(
     settings = _settings(jwks, CDS_JWT_ALGORITHMS="RS384")
     auth = Authenticator(settings, http, MemoryReplayCache())
     assert await refused(auth, token(RSA_KEY, "RS384")) == "JWKS unavailable"
+
+
+# -- property: arbitrary tokens never get through, and never raise anything but AuthError ----
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_now = int(time.time())
+
+
+def _mostly(valid: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly `valid`, so tokens get past the early checks often enough. (Hypothesis favours
+    boundary integers, so the rare branch is a middle value.)"""
+    return st.integers(0, 9).flatmap(lambda n: other if n in (3, 6) else valid)
+
+
+_junk_or_absent = st.just(_ABSENT) | _json
+_times = _mostly(st.integers(min_value=_now - 7200, max_value=_now + 7200), _junk_or_absent)
+_headers = st.fixed_dictionaries(
+    {
+        "alg": _mostly(
+            st.sampled_from(["RS384", "ES384"]), st.sampled_from(["none", "HS256"]) | _json
+        ),
+        "kid": _mostly(st.sampled_from(["rsa-1", "ec-1", "jku-1"]), _junk_or_absent),
+        "typ": _mostly(st.just("JWT"), st.sampled_from(["jwt", "JOSE"]) | _junk_or_absent),
+        "jku": _mostly(
+            st.just(_ABSENT), st.sampled_from(["/jku/jwks.json", "/evil/jwks.json"]) | _json
+        ),
+        "crit": _mostly(st.just(_ABSENT), _json),
+    }
+).map(lambda d: {k: v for k, v in d.items() if v is not _ABSENT})
+_payloads = st.fixed_dictionaries(
+    {
+        "iss": _mostly(
+            st.sampled_from([ISS, OTHER_ISS]), st.just("https://unknown") | _junk_or_absent
+        ),
+        "aud": _mostly(
+            st.sampled_from([AUD, [AUD], [AUD, "x"]]), st.just(AUD + "/") | _junk_or_absent
+        ),
+        "exp": _times,
+        "iat": _times,
+        "nbf": _mostly(st.just(_ABSENT), _times),
+        "jti": _mostly(st.uuids().map(str), _junk_or_absent),
+        "tenant": _mostly(st.just(_ABSENT), _json),
+        "sub": _mostly(st.just(_ABSENT), _json),
+    }
+).map(lambda d: {k: v for k, v in d.items() if v is not _ABSENT})
+_SIGNERS = {
+    ("RS384", "rsa-1"): RSA_KEY,
+    ("ES384", "ec-1"): EC_KEY,
+    ("ES384", "jku-1"): JKU_KEY,
+    ("RS384", "other-1"): OTHER_KEY,
+}
+
+
+def _signed(header: dict[str, Any], payload: dict[str, Any], garbage: bytes, sign: bool) -> str:
+    def part(value: Any) -> str:
+        return _b64(json.dumps(value).encode())
+
+    signing_input = f"{part(header)}.{part(payload)}"
+    alg, kid = header.get("alg"), header.get("kid")
+    key = _SIGNERS.get((alg, kid)) if isinstance(alg, str) and isinstance(kid, str) else None
+    if sign and key is not None:
+        # A genuine signature by a trusted key: only the claims can stop this token.
+        signature = JWSRegistry.algorithms[header["alg"]].sign(signing_input.encode(), key)
+    else:
+        signature = garbage
+    return f"{signing_input}.{_b64(signature)}"
+
+
+@hypothesis.settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@hypothesis.given(
+    header=_headers,
+    payload=_payloads,
+    garbage=st.binary(max_size=600),
+    sign=_mostly(st.just(True), st.just(False)),
+)
+def test_arbitrary_tokens_are_refused_cleanly_or_fully_valid(
+    server: JwksServer,
+    header: dict[str, Any],
+    payload: dict[str, Any],
+    garbage: bytes,
+    sign: bool,
+) -> None:
+    server.serve("/jwks.json", _jwks(RSA_KEY, EC_KEY))
+    server.serve("/jku/jwks.json", _jwks(JKU_KEY))
+    server.serve("/evil/jwks.json", _jwks(FORGER_KEY))
+    server.serve("/other/jwks.json", _jwks(OTHER_KEY))
+    if isinstance(header.get("jku"), str) and header["jku"].startswith("/"):
+        header = {**header, "jku": server.url(header["jku"])}
+    jwt_text = _signed(header, payload, garbage, sign)
+
+    async def attempt() -> Claims | AuthError:
+        async with httpx.AsyncClient() as client:
+            auth = Authenticator(_settings(server), client, MemoryReplayCache())
+            try:
+                return await auth.verify(f"Bearer {jwt_text}", AUD)
+            except AuthError as error:
+                return error
+
+    outcome = asyncio.run(attempt())  # anything other than AuthError propagates and fails
+    hypothesis.event(outcome.reason if isinstance(outcome, AuthError) else "accepted")
+    if isinstance(outcome, Claims):
+        now = int(time.time())
+        assert header["alg"] in ("RS384", "ES384")
+        assert sign
+        assert outcome.iss == payload["iss"] == ISS
+        assert payload["aud"] == AUD or AUD in payload["aud"]
+        assert payload["exp"] > now - 30
+        assert payload["exp"] <= now + 3600 + 30
+        assert payload["iat"] <= now + 30
+        assert isinstance(payload["jti"], str)
+        assert payload["jti"]
+
+
+@hypothesis.settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@hypothesis.given(payload=_payloads, iss=_mostly(st.just(ISS), _json))
+def test_genuinely_signed_tokens_pass_only_with_valid_claims(
+    server: JwksServer, payload: dict[str, Any], iss: Any
+) -> None:
+    # The signature is always good here, so only the claim checks stand in the way.
+    server.serve("/jwks.json", _jwks(RSA_KEY, EC_KEY))
+    payload = {**payload, "iss": iss} if iss is not _ABSENT else payload
+    jwt_text = _signed({"alg": "RS384", "kid": "rsa-1", "typ": "JWT"}, payload, b"", True)
+
+    async def attempt() -> Claims | AuthError:
+        async with httpx.AsyncClient() as client:
+            auth = Authenticator(_settings(server), client, MemoryReplayCache())
+            try:
+                return await auth.verify(f"Bearer {jwt_text}", AUD)
+            except AuthError as error:
+                return error
+
+    outcome = asyncio.run(attempt())
+    hypothesis.event(outcome.reason if isinstance(outcome, AuthError) else "accepted")
+    if isinstance(outcome, Claims):
+        now = int(time.time())
+        assert outcome.iss == payload["iss"] == ISS
+        assert payload["aud"] == AUD or AUD in payload["aud"]
+        assert not isinstance(payload["exp"], bool)
+        assert now - 30 < payload["exp"] <= now + 3600 + 30
+        assert payload["iat"] <= now + 30
+        assert "nbf" not in payload or payload["nbf"] <= now + 30
+        assert isinstance(payload["jti"], str)
+        assert payload["jti"]
+        assert outcome.tenant is None or isinstance(outcome.tenant, str)
