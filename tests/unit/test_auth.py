@@ -196,6 +196,8 @@ HEADER = {"alg": "RS384", "typ": "JWT", "kid": "k1"}
         ("Bearer " + _unsigned({"kid": "k1"}, _claims()), "alg not allowed"),
         ("Bearer " + _unsigned({**HEADER, "typ": "JWE"}, _claims()), "typ is not JWT"),
         ("Bearer " + _unsigned({"alg": "RS384"}, _claims()), "kid missing"),
+        ("Bearer " + _unsigned({**HEADER, "crit": ["exp"]}, _claims()), "crit header not"),
+        ("Bearer " + _unsigned({**HEADER, "crit": None}, _claims()), "crit header not"),
         ("Bearer " + _unsigned(HEADER, _claims(iss="https://evil.example")), "not trusted"),
         ("Bearer " + _unsigned(HEADER, _claims(iss=None)), "not trusted"),
         ("Bearer " + _unsigned(HEADER, _claims(iss=[ISS])), "not trusted"),
