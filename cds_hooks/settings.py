@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     )
     # Replay cache for JWT `jti`: in-process by default; redis://... for N replicas.
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    # Keys the patient pseudonyms in the feedback store (HMAC-style). Set the same value on
+    # every replica; unset, a random per-process value is used (suppression then lasts only
+    # until restart), so production deployments must set it.
+    pseudonym_secret: str | None = Field(default=None, alias="CDS_PSEUDONYM_SECRET")
     # A card overridden as "declined"/"already screened" stays hidden this long.
     feedback_suppress_days: int = Field(default=90, ge=0, alias="CDS_FEEDBACK_SUPPRESS_DAYS")
 
