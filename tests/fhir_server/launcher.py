@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -173,6 +173,10 @@ def _read_first_line(stream: IO[bytes], timeout: float) -> str | None:
         return lines.get(timeout=timeout).decode("utf-8", errors="replace").strip()
     except queue.Empty:
         return None
+
+
+# What the `start_fhir_server` test fixture hands out: start(**options) with cleanup.
+StartFhirServer = Callable[..., FhirServer]
 
 
 def start(

@@ -5,20 +5,24 @@ Sections: the FHIR R4 server (below). Keep each kind of server in its own sectio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from cds_hooks.cli import main as trial_cds
-from tests.fhir_server.launcher import FhirServer, FhirServerError, ensure_installed, start
+from tests.fhir_server.launcher import (
+    FhirServer,
+    FhirServerError,
+    StartFhirServer,
+    ensure_installed,
+    start,
+)
 
 # --- FHIR R4 server -----------------------------------------------------------------------
 # tests/fhir_server/server.mjs: Medplum's FHIR router over an in-memory repository, behind a
 # node:http front that adds paging links, a required Bearer token, delays and failures.
 # Every instance is empty at start; `base_url` ends in /fhir.
-
-StartFhirServer = Callable[..., FhirServer]
 
 
 @pytest.fixture(scope="session")
