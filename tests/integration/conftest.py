@@ -5,12 +5,14 @@ Sections: the FHIR R4 server (below). Keep each kind of server in its own sectio
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cds_hooks.cli import main as trial_cds
 from tests.fhir_server.launcher import (
     FhirServer,
     FhirServerError,
@@ -18,6 +20,8 @@ from tests.fhir_server.launcher import (
     ensure_installed,
     start,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 # --- FHIR R4 server -----------------------------------------------------------------------
 # tests/fhir_server/server.mjs: Medplum's FHIR router over an in-memory repository, behind a
@@ -62,9 +66,28 @@ def fhir_base_url(fhir_server: FhirServer) -> str:
 def loaded_fhir_server(fhir_server: FhirServer) -> FhirServer:
     """The shared server with every fixtures/patients/*/bundle.json loaded, through the
     real `trial-cds load-fixtures` command."""
-    code = trial_cds(["load-fixtures", "--fhir-server", fhir_server.base_url])
-    if code != 0:
-        pytest.fail(f"trial-cds load-fixtures exited {code}", pytrace=False)
+    # A child process, as a user runs it; also keeps the command's asyncio.run() away
+    # from the event loop pytest-asyncio holds in this process.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cds_hooks.cli",
+            "load-fixtures",
+            "--fhir-server",
+            fhir_server.base_url,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"trial-cds load-fixtures exited {done.returncode}:\n{done.stdout}{done.stderr}",
+            pytrace=False,
+        )
     return fhir_server
 
 

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from cds_hooks.cli import main as trial_cds
+from cds_hooks.cli import main
 from tests.fhir_server.launcher import FhirServer, StartFhirServer
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 PATIENT_UUID = "0b6c7a0e-4c1e-4f3a-9d43-2f1f6a0c9b11"
+
+
+def trial_cds(argv: list[str]) -> int:
+    """Run the CLI in a worker thread: its asyncio.run() must not replace the event loop
+    pytest-asyncio keeps for this thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(main, argv).result()
 
 
 def tiny_bundle(prefix: str, labs: int = 5) -> dict[str, Any]:
