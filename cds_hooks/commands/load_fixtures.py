@@ -59,7 +59,9 @@ def add_parser(subparsers: Any) -> None:
         help="bundle files, or directories holding */bundle.json "
         "(default: the repository's fixtures/patients)",
     )
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per request (default 30)"
+    )
     parser.add_argument(
         "--max-entries",
         type=int,

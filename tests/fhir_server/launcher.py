@@ -3,9 +3,10 @@
 Used by the integration-test fixtures; usable from anything else that needs a real FHIR R4
 server on loopback (benchmarks, a REPL):
 
-    from tests.fhir_server.launcher import ensure_installed, start
+    from tests.fhir_server.launcher import ensure_installed, load_fixtures, start
     ensure_installed()
     server = start(token="secret")
+    load_fixtures(server)  # every fixtures/patients/*/bundle.json
     ...  # server.base_url is e.g. http://127.0.0.1:41234/fhir
     server.stop()
 """
@@ -19,6 +20,7 @@ import os
 import queue
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -29,6 +31,7 @@ from typing import IO, Any
 import httpx
 
 SERVER_DIR = Path(__file__).resolve().parent
+REPO = SERVER_DIR.parents[1]
 START_TIMEOUT_SECONDS = 30.0
 NPM_TIMEOUT_SECONDS = 300.0
 
@@ -228,3 +231,23 @@ def start(
         )
     server.base_url = line.removeprefix("LISTENING ")
     return server
+
+
+def load_fixtures(server: FhirServer, *paths: Path) -> str:
+    """Load bundles (default: every fixtures/patients/*/bundle.json) into `server` with the
+    real `trial-cds load-fixtures` command, in a child process as a user runs it (which
+    also keeps its asyncio.run() away from any event loop the caller holds). Returns the
+    command's output; FhirServerError if it fails."""
+    argv = [sys.executable, "-m", "cds_hooks.cli", "load-fixtures"]
+    argv += ["--fhir-server", server.base_url, *map(str, paths)]
+    env = dict(os.environ)
+    if server.token:
+        env["TRIAL_CDS_FHIR_TOKEN"] = server.token  # not on the command line
+    done = subprocess.run(
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if done.returncode != 0:
+        raise FhirServerError(
+            f"trial-cds load-fixtures exited {done.returncode}:\n{done.stdout}{done.stderr}"
+        )
+    return done.stdout

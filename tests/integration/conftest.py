@@ -5,10 +5,7 @@ Sections: the FHIR R4 server (below). Keep each kind of server in its own sectio
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +15,9 @@ from tests.fhir_server.launcher import (
     FhirServerError,
     StartFhirServer,
     ensure_installed,
+    load_fixtures,
     start,
 )
-
-REPO = Path(__file__).resolve().parents[2]
 
 # --- FHIR R4 server -----------------------------------------------------------------------
 # tests/fhir_server/server.mjs: Medplum's FHIR router over an in-memory repository, behind a
@@ -66,28 +62,10 @@ def fhir_base_url(fhir_server: FhirServer) -> str:
 def loaded_fhir_server(fhir_server: FhirServer) -> FhirServer:
     """The shared server with every fixtures/patients/*/bundle.json loaded, through the
     real `trial-cds load-fixtures` command."""
-    # A child process, as a user runs it; also keeps the command's asyncio.run() away
-    # from the event loop pytest-asyncio holds in this process.
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cds_hooks.cli",
-            "load-fixtures",
-            "--fhir-server",
-            fhir_server.base_url,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"trial-cds load-fixtures exited {done.returncode}:\n{done.stdout}{done.stderr}",
-            pytrace=False,
-        )
+    try:
+        load_fixtures(fhir_server)
+    except FhirServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
     return fhir_server
 
 
@@ -100,6 +78,9 @@ def start_fhir_server(fhir_server_installed: None) -> Iterator[StartFhirServer]:
         start_fhir_server(delay_ms=2000, delay_types=["Observation"])
         start_fhir_server(fail_types=["Observation"])   # 500 + OperationOutcome
         start_fhir_server(link_origin="http://127.0.0.1:9")  # paging links elsewhere
+
+    To fill one with the fixture patients: `load_fixtures(server)` from
+    tests.fhir_server.launcher (the token, if any, is passed for you).
 
     Each instance has `.base_url`, `.auth_headers`, `.requests()` (what it received:
     method, url, authorization kind, status) and `.clear_requests()`.

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from cds_hooks.cli import main
-from tests.fhir_server.launcher import FhirServer, StartFhirServer
+from tests.fhir_server.launcher import FhirServer, StartFhirServer, load_fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +137,16 @@ def test_token_is_sent_and_never_printed(
     for text in (wrong.out, wrong.err, right.out, right.err):
         assert "s3cret" not in text
         assert "nope" not in text
+
+
+def test_launcher_helper_passes_the_servers_token(
+    tmp_path: Path, start_fhir_server: StartFhirServer
+) -> None:
+    server = start_fhir_server(token="helper-token")
+    out = load_fixtures(server, write(tmp_path, "tiny", tiny_bundle("ld7")))
+    assert "1 of 1 bundles (6 resources) loaded" in out
+    assert "helper-token" not in out
+    assert len(resources(server, "Observation")) == 5
 
 
 def test_server_down_exits_1(
