@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +25,15 @@ from cds_hooks.settings import Settings, get_settings
 from cds_hooks.state import AppState
 
 log = logging.getLogger("trial_cds.app")
+
+
+def _pseudonym_secret(settings: Settings) -> str:
+    if settings.pseudonym_secret:
+        return settings.pseudonym_secret
+    if settings.dev_mode:
+        return "trial-cds-dev-mode"  # stable across restarts for local work; not a secret
+    log.warning("CDS_PSEUDONYM_SECRET is not set: feedback suppression lasts until restart")
+    return secrets.token_hex(32)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 authenticator=Authenticator(settings, http, replay),
                 issuers=issuers,
                 replay=replay,
-                pseudonym_secret=hashlib.sha256(settings.database_url.encode()).hexdigest(),
+                pseudonym_secret=_pseudonym_secret(settings),
             )
             try:
                 yield

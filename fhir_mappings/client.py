@@ -62,6 +62,7 @@ class FhirClient:
         *,
         timeout: float = 5.0,
         max_pages: int = 10,
+        page_size: int | None = None,
         retries: int = 1,
     ) -> None:
         self._http = http
@@ -69,13 +70,18 @@ class FhirClient:
         self._token = token
         self._timeout = timeout
         self._max_pages = max_pages
+        self._page_size = page_size
         self._retries = retries
 
     def _url(self, relative_or_absolute: str) -> str:
         return urljoin(self.base_url, relative_or_absolute.lstrip("/"))
 
     def same_origin(self, url: str) -> bool:
-        return origin(url) == origin(self.base_url)
+        """Same scheme, host and port, and a path under the base: on a multi-tenant host,
+        /tenantA's token must never reach /tenantB."""
+        if origin(url) != origin(self.base_url):
+            return False
+        return urlsplit(url).path.startswith(urlsplit(self.base_url).path)
 
     async def _get_json(self, url: str) -> Any:
         headers = {"Accept": _ACCEPT}
@@ -122,7 +128,10 @@ class FhirClient:
 
     async def search(self, relative: str) -> SearchResult:
         """Run a search and follow Bundle.link[next] (bounded, same origin only)."""
-        return await self.follow(self._url(relative), SearchResult(), pages_left=self._max_pages)
+        url = self._url(relative)
+        if self._page_size and "_count=" not in url:
+            url += ("&" if "?" in url else "?") + f"_count={self._page_size}"
+        return await self.follow(url, SearchResult(), pages_left=self._max_pages)
 
     async def follow(
         self, url: str, result: SearchResult, *, pages_left: int | None = None

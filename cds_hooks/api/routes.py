@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from cds_hooks import logs
 from cds_hooks.api.errors import HookError
 from cds_hooks.api.wire import first_error, json_depth
-from cds_hooks.auth import AuthError
+from cds_hooks.auth import AuthError, audience
 from cds_hooks.cards import SUPPRESSING_REASONS, card_for, has_target_condition, starts_treatment
 from cds_hooks.feedback import patient_key
 from cds_hooks.outbound import OutboundError, check_fhir_server
@@ -80,6 +80,8 @@ async def _body(request: Request, state: AppState) -> Any:
 @router.get("/cds-services")
 async def discovery(request: Request) -> Response:
     state = _state(request)
+    # CDS Hooks 2.0 §Trusting CDS Clients: discovery calls carry the JWT too.
+    await _authenticate(request, state, audience(state.settings))
     return _json({"services": [s.discovery() for s in state.services.values()]})
 
 
@@ -117,6 +119,7 @@ def _fhir_client(state: AppState, body: dict[str, Any], issuer: str | None) -> F
         token,
         timeout=settings.fhir_timeout_seconds,
         max_pages=settings.fhir_max_pages,
+        page_size=settings.fhir_page_size,
     )
 
 
@@ -182,7 +185,7 @@ async def call_service(service_id: str, request: Request) -> Response:
 
 async def _cards(state: AppState, service: Service, body: dict[str, Any], record: Any) -> list[Any]:
     engine = state.engine
-    screening = engine.screen(record, date.today())
+    screening = engine.screen(record, state.settings.as_of or date.today())
     draft_orders = body["context"].get("draftOrders")
     key = patient_key(body.get("fhirServer"), body["context"]["patientId"], state.pseudonym_secret)
     cards = []
@@ -213,9 +216,7 @@ async def _cards(state: AppState, service: Service, body: dict[str, Any], record
 async def feedback(service_id: str, request: Request) -> Response:
     state = _state(request)
     service = _service(state, service_id)
-    await _authenticate(
-        request, state, f"{state.settings.public_url}/cds-services/{service_id}/feedback"
-    )
+    await _authenticate(request, state, audience(state.settings, service_id) + "/feedback")
     body = await _body(request, state)
     error = first_error(body, "feedbackRequest")
     if error is not None:
