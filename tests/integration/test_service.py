@@ -101,7 +101,8 @@ def test_likely_eligible_gets_referral_card(service: Service) -> None:
         "other",
     }
     assert card["links"][0]["url"] == "https://clinicaltrials.gov/study/NCT06850103"
-    assert card["uuid"] and referral["uuid"]
+    assert card["uuid"]
+    assert referral["uuid"]
     # The full result travels with the card, in the `trial-cds screen --format json` shape.
     expected = json.loads((PATIENTS / "likely_eligible" / "expected.json").read_text())
     assert card["extension"][RESULT_EXTENSION] == expected
