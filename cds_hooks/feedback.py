@@ -79,7 +79,8 @@ class FeedbackStore(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    async def _execute(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    async def _insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run an INSERT … ON CONFLICT DO NOTHING per row; how many rows were new."""
 
     @abstractmethod
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]: ...
@@ -101,7 +102,7 @@ class FeedbackStore(ABC):
             f"VALUES ({', '.join(p)}) ON CONFLICT (card_uuid) DO NOTHING"
         )
         now = _now().isoformat()
-        await self._execute(sql, [(*card, now) for card in cards])
+        await self._insert(sql, [(*card, now) for card in cards])
 
     async def record_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> int:
         """Store feedback items; returns how many were new (retries are no-ops)."""
@@ -128,9 +129,9 @@ class FeedbackStore(ABC):
                     now,
                 )
             )
-        before = await self.count_feedback()
-        await self._execute(sql, rows)
-        return await self.count_feedback() - before
+        # Counted per statement, not as a before/after difference: concurrent posts would
+        # otherwise each claim the others' rows.
+        return await self._insert(sql, rows)
 
     async def count_feedback(self) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM feedback", [])
@@ -175,9 +176,13 @@ class SqliteFeedbackStore(FeedbackStore):
             await self._db.close()
             self._db = None
 
-    async def _execute(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self._db.executemany(sql, rows)
+    async def _insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        new = 0
+        for row in rows:
+            cursor = await self._db.execute(sql, row)
+            new += max(cursor.rowcount, 0)
         await self._db.commit()
+        return new
 
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with self._db.execute(sql, list(args)) as cursor:
@@ -207,9 +212,13 @@ class PostgresFeedbackStore(FeedbackStore):
             await self._pool.close()
             self._pool = None
 
-    async def _execute(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        async with self._pool.acquire() as conn:
-            await conn.executemany(sql, rows)
+    async def _insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        new = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            for row in rows:
+                status = await conn.execute(sql, *row)  # "INSERT 0 <rows>"
+                new += int(status.rsplit(" ", 1)[-1])
+        return new
 
     async def _fetch(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with self._pool.acquire() as conn:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date
 from typing import Any
@@ -75,6 +76,17 @@ async def _body(request: Request, state: AppState) -> Any:
     if json_depth(body, state.settings.max_json_depth):
         raise HookError(400, f"JSON nested deeper than {state.settings.max_json_depth} levels")
     return body
+
+
+_JSON_PATH = re.compile(r"(?:^|\s)(/[\w/.$-]*)")
+
+
+def _loggable(exc: HookError) -> str:
+    """What of an error may be logged: the JSON path of a 400, else the status."""
+    if exc.status == 400:
+        match = _JSON_PATH.search(exc.message)
+        return f"invalid request at {match.group(1)}" if match else "invalid request"
+    return str(exc.status)
 
 
 @router.get("/cds-services")
@@ -176,7 +188,9 @@ async def call_service(service_id: str, request: Request) -> Response:
         return _json({"cards": cards})
     except HookError as exc:
         fields["status"] = exc.status
-        fields["error"] = exc.message if exc.status != 412 else "data unavailable"
+        # The caller sees the full message; the log keeps only its JSON path, because a
+        # schema message can quote the offending value, which may be patient data.
+        fields["error"] = _loggable(exc)
         raise
     finally:
         fields["ms"] = round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,297 @@
+"""Operating the service: production auth end to end, logs without patient data, feedback
+that survives a hard kill and concurrent writers, and the PostgreSQL store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet
+
+from cds_hooks.feedback import PostgresFeedbackStore
+from fixtures import generate as g
+from tests.fhir_server.launcher import FhirServer
+from tests.support.service import Service, start_service
+
+pytestmark = pytest.mark.integration
+PV = "trial-screening-patient-view"
+PATIENTS = Path(__file__).resolve().parents[2] / "fixtures" / "patients"
+PEOPLE = g.personas()
+
+
+def body_for(persona: str, **kw: Any) -> dict[str, Any]:
+    body = g.hook_request(PEOPLE[persona][0], "patient-view", **kw)
+    body.pop("fhirServer")
+    return body
+
+
+# ----------------------------------------------------------------- production auth, end to end
+class _Jwks(BaseHTTPRequestHandler):
+    body = b"{}"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(type(self).body)
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def ehr_key() -> Iterator[tuple[ECKey, str]]:
+    key = ECKey.generate_key("P-384", parameters={"kid": "ehr-1"})
+    handler = type(
+        "Handler", (_Jwks,), {"body": json.dumps(KeySet([key]).as_dict(private=False)).encode()}
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield key, f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def prod_service(
+    tmp_path_factory: pytest.TempPathFactory, ehr_key: tuple[ECKey, str]
+) -> Iterator[Service]:
+    _, jwks_url = ehr_key
+    issuers = {
+        "https://ehr.example.org": {
+            "jwks_url": jwks_url,
+            "fhir_servers": ["https://fhir.example.org/r4"],
+        }
+    }
+    svc = start_service(
+        tmp_path_factory.mktemp("prod"),
+        CDS_DEV_MODE="0",
+        CDS_PUBLIC_URL="https://cds.example.org",
+        CDS_TRUSTED_ISSUERS=json.dumps(issuers),
+    )
+    yield svc
+    svc.stop()
+
+
+def token(key: ECKey, aud: str, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {
+        "iss": "https://ehr.example.org",
+        "aud": aud,
+        "exp": now + 300,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+        **claims,
+    }
+    return jwt.encode(
+        {"alg": "ES384", "kid": "ehr-1", "typ": "JWT"}, payload, key, algorithms=["ES384"]
+    )
+
+
+def test_production_mode_requires_a_valid_jwt(
+    prod_service: Service, ehr_key: tuple[ECKey, str]
+) -> None:
+    key, _ = ehr_key
+    aud = f"https://cds.example.org/cds-services/{PV}"
+    body = body_for("likely_eligible")
+    assert prod_service.hook(PV, body).status_code == 401
+    wrong_aud = {"Authorization": f"Bearer {token(key, 'https://cds.example.org/other')}"}
+    refused = prod_service.hook(PV, body, headers=wrong_aud)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    # The body says nothing about why: the reason is only in the log.
+    assert refused.json()["issue"][0]["diagnostics"] == "unauthorized"
+    good = {"Authorization": f"Bearer {token(key, aud)}"}
+    assert prod_service.hook(PV, body, headers=good).status_code == 200
+    # The same token again is a replay.
+    assert prod_service.hook(PV, body, headers=good).status_code == 401
+    discovery = prod_service.call(
+        "GET",
+        "/cds-services",
+        headers={"Authorization": f"Bearer {token(key, 'https://cds.example.org/cds-services')}"},
+    )
+    assert discovery.status_code == 200
+    assert "aud does not match" in prod_service.logs() or "aud" in prod_service.logs()
+
+
+def test_production_mode_refuses_unlisted_fhir_servers(
+    prod_service: Service, ehr_key: tuple[ECKey, str]
+) -> None:
+    key, _ = ehr_key
+    body = body_for("likely_eligible", prefetch=False)
+    body["fhirServer"] = "http://169.254.169.254/latest"
+    headers = {
+        "Authorization": f"Bearer {token(key, f'https://cds.example.org/cds-services/{PV}')}"
+    }
+    response = prod_service.hook(PV, body, headers=headers)
+    assert response.status_code == 412
+    assert "fhirServer" in response.json()["issue"][0]["diagnostics"]
+
+
+# ----------------------------------------------------------------- no patient data in logs
+def _patient_strings() -> set[str]:
+    secrets: set[str] = set()
+    for bundle_path in PATIENTS.glob("*/bundle.json"):
+        bundle = json.loads(bundle_path.read_text())
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            if resource["resourceType"] != "Patient":
+                continue
+            secrets.add(resource["birthDate"])
+            for name in resource.get("name", []):
+                secrets.update(name.get("given", []))
+            secrets.update(i["value"] for i in resource.get("identifier", []))
+    return secrets
+
+
+def test_logs_hold_no_token_or_patient_data(tmp_path: Path, loaded_fhir_server: FhirServer) -> None:
+    svc = start_service(tmp_path)
+    access_token = "secret-access-token-" + uuid.uuid4().hex
+    try:
+        for persona in sorted(PEOPLE):
+            assert svc.hook(PV, body_for(persona)).status_code == 200
+            fetched = body_for(persona, prefetch=False)
+            fetched["fhirServer"] = loaded_fhir_server.base_url
+            fetched["fhirAuthorization"] = {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.read",
+                "subject": "trial-cds",
+            }
+            assert svc.hook(PV, fetched).status_code == 200
+        # Errors too: a schema violation quoting a name must not reach the log.
+        bad = body_for("likely_eligible")
+        bad["context"]["patientId"] = {"name": "Synthetic Likely Eligible"}
+        assert svc.hook(PV, bad).status_code == 400
+    finally:
+        svc.stop()
+    logs = svc.logs()
+    assert logs.count('"hookInstance"') >= 2 * len(PEOPLE)  # the log is really being written
+    assert access_token not in logs
+    for secret in _patient_strings():
+        assert secret not in logs, f"{secret!r} found in the logs"
+    assert "Synthetic" not in logs
+
+
+# ----------------------------------------------------------------- durable feedback
+def _feedback(card_uuid: str, ts: str, reason: str | None = "patient-declined") -> dict[str, Any]:
+    item: dict[str, Any] = {"card": card_uuid, "outcome": "overridden", "outcomeTimestamp": ts}
+    if reason:
+        item["overrideReason"] = {
+            "reason": {
+                "system": "http://trial-cds-hooks.org/fhir/CodeSystem/override-reason",
+                "code": reason,
+                "display": reason,
+            }
+        }
+    return {"feedback": [item]}
+
+
+def test_feedback_survives_a_hard_kill(tmp_path: Path) -> None:
+    svc = start_service(tmp_path)
+    body = body_for("likely_eligible")
+    card = svc.hook(PV, body).json()["cards"][0]
+    stored = svc.call(
+        "POST", f"/cds-services/{PV}/feedback", _feedback(card["uuid"], "2026-03-02T10:00:00Z")
+    )
+    assert stored.json()["new"] == 1
+    svc.stop(hard=True)  # SIGKILL: no shutdown hooks run
+    svc = start_service(tmp_path)
+    try:
+        # Still suppressed after the restart, and a retry is still recognised.
+        assert svc.hook(PV, body).json() == {"cards": []}
+        retry = svc.call(
+            "POST", f"/cds-services/{PV}/feedback", _feedback(card["uuid"], "2026-03-02T10:00:00Z")
+        )
+        assert retry.json()["new"] == 0
+    finally:
+        svc.stop()
+
+
+def test_concurrent_feedback_loses_nothing(tmp_path: Path) -> None:
+    svc = start_service(tmp_path)
+    try:
+
+        async def post_all() -> list[int]:
+            async with httpx.AsyncClient(base_url=svc.base_url, timeout=30) as client:
+                responses = await asyncio.gather(
+                    *(
+                        client.post(
+                            f"/cds-services/{PV}/feedback",
+                            json=_feedback(
+                                str(uuid.uuid4()), f"2026-03-02T10:00:{i:02d}Z", reason=None
+                            ),
+                        )
+                        for i in range(60)
+                    )
+                )
+                return [r.json()["new"] for r in responses]
+
+        assert sum(asyncio.run(post_all())) == 60
+    finally:
+        svc.stop()
+    with sqlite3.connect(tmp_path / "feedback.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 60
+
+
+# ----------------------------------------------------------------- PostgreSQL
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pgserver = pytest.importorskip("pgserver")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield str(server.get_uri())
+    server.cleanup()
+
+
+def test_postgres_store_is_idempotent_and_suppresses(postgres_url: str) -> None:
+    async def scenario() -> None:
+        store = PostgresFeedbackStore(postgres_url)
+        await store.open()
+        other = PostgresFeedbackStore(postgres_url)  # a second replica
+        await other.open()
+        try:
+            await store.record_cards([("card-1", "patient-key", "trial-x", "likely_eligible")])
+            item = _feedback("card-1", "2026-03-02T10:00:00Z")["feedback"][0]
+            assert await store.record_feedback("svc", [item]) == 1
+            assert await other.record_feedback("svc", [item]) == 0  # retry on another replica
+            codes = ["already-screened", "patient-declined"]
+            assert (
+                await other.suppressed_status("patient-key", "trial-x", codes, 90)
+                == "likely_eligible"
+            )
+            assert await other.suppressed_status("patient-key", "trial-y", codes, 90) is None
+            assert await other.suppressed_status("patient-key", "trial-x", codes, 0) is None
+        finally:
+            await store.close()
+            await other.close()
+
+    asyncio.run(scenario())
+
+
+def test_service_on_postgres(tmp_path: Path, postgres_url: str) -> None:
+    svc = start_service(tmp_path, DATABASE_URL=postgres_url)
+    try:
+        body = body_for("postmenopausal_pmmr_text_distance")
+        card = svc.hook(PV, body).json()["cards"][0]
+        assert (
+            svc.call(
+                "POST",
+                f"/cds-services/{PV}/feedback",
+                _feedback(card["uuid"], "2026-03-02T11:00:00Z", "already-screened"),
+            ).json()["new"]
+            == 1
+        )
+        assert svc.hook(PV, body).json() == {"cards": []}
+    finally:
+        svc.stop()
