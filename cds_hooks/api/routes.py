@@ -14,6 +14,13 @@ from fastapi.responses import Response
 
 from cds_hooks import logs
 from cds_hooks.api.errors import HookError
+from cds_hooks.api.openapi import (
+    DISCOVERY_RESPONSES,
+    FEEDBACK_OPENAPI,
+    FEEDBACK_RESPONSES,
+    HOOK_OPENAPI,
+    HOOK_RESPONSES,
+)
 from cds_hooks.api.wire import first_error, json_depth
 from cds_hooks.auth import AuthError, audience
 from cds_hooks.cards import SUPPRESSING_REASONS, card_for, has_target_condition, starts_treatment
@@ -89,7 +96,7 @@ def _loggable(exc: HookError) -> str:
     return str(exc.status)
 
 
-@router.get("/cds-services")
+@router.get("/cds-services", responses=DISCOVERY_RESPONSES)
 async def discovery(request: Request) -> Response:
     state = _state(request)
     # CDS Hooks 2.0 §Trusting CDS Clients: discovery calls carry the JWT too.
@@ -135,7 +142,7 @@ def _fhir_client(state: AppState, body: dict[str, Any], issuer: str | None) -> F
     )
 
 
-@router.post("/cds-services/{service_id}")
+@router.post("/cds-services/{service_id}", openapi_extra=HOOK_OPENAPI, responses=HOOK_RESPONSES)
 async def call_service(service_id: str, request: Request) -> Response:
     started = time.perf_counter()
     state = _state(request)
@@ -226,7 +233,11 @@ async def _cards(state: AppState, service: Service, body: dict[str, Any], record
     return cards
 
 
-@router.post("/cds-services/{service_id}/feedback")
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    openapi_extra=FEEDBACK_OPENAPI,
+    responses=FEEDBACK_RESPONSES,
+)
 async def feedback(service_id: str, request: Request) -> Response:
     state = _state(request)
     service = _service(state, service_id)
