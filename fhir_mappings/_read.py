@@ -14,23 +14,38 @@ from fhir_mappings.facts import UCUM, Code, Quantity, ReferenceRange
 _COMPARATORS = frozenset({"<", "<=", ">=", ">"})
 
 
+_EMPTY: Mapping[str, Any] = {}
+_NO_CODES: frozenset[Code] = frozenset()
+
+
+# JSON parsed by orjson/json is plain dicts and lists: `type() is` is the fast path, run
+# hundreds of thousands of times per chart open; the isinstance fallback keeps other
+# Mappings working.
 def as_dict(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    if type(value) is dict:
+        return value
+    return value if isinstance(value, Mapping) else _EMPTY
 
 
 def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+    return value if type(value) is list or isinstance(value, list) else []
 
 
 def codes_of(concept: Any) -> frozenset[Code]:
     """Every (system, code) in a CodeableConcept (or a list of them)."""
-    concepts = concept if isinstance(concept, list) else [concept]
+    if concept is None:
+        return _NO_CODES
+    concepts = concept if type(concept) is list else (concept,)
     found: set[Code] = set()
     for item in concepts:
-        for coding in as_list(as_dict(item).get("coding")):
-            coding = as_dict(coding)
+        codings = as_dict(item).get("coding")
+        if type(codings) is not list:
+            continue
+        for coding in codings:
+            if type(coding) is not dict:
+                coding = as_dict(coding)
             system, code = coding.get("system"), coding.get("code")
-            if isinstance(system, str) and isinstance(code, str):
+            if type(system) is str and type(code) is str:
                 found.add((system, code))
     return frozenset(found)
 

@@ -1,7 +1,10 @@
 """CDS Hooks 2.0 wire-format validation against the vendored JSON Schema.
 
-Validators are compiled once per process; a request is checked in one pass and the first
-error (deepest path) is reported so the EHR's integrator sees which field was wrong.
+Validation runs on every hook call, so it uses jsonschema-rs (the same JSON Schema 2020-12
+semantics, compiled once, in Rust): a realistic 70 KB request validates in microseconds
+instead of milliseconds. The test suite checks payloads with the pure-Python `jsonschema`
+package, so the two implementations cross-check each other. The first error (deepest path)
+is reported so the EHR's integrator sees which field was wrong.
 """
 
 from __future__ import annotations
@@ -11,57 +14,59 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
+import jsonschema_rs
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 MAIN_ID = "https://schemas.example.test/cds-hooks/2.0/cds-hooks-2.0.schema.json"
 
 
 @lru_cache(maxsize=1)
-def _registry() -> Registry[Any]:
+def _registry() -> Any:
     docs = [json.loads(p.read_text()) for p in sorted(SCHEMA_DIR.rglob("*.schema.json"))]
-    return Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs)
+    return jsonschema_rs.Registry([(d["$id"], d) for d in docs])
 
 
 @lru_cache(maxsize=32)
-def validator(definition: str) -> Draft202012Validator:
+def validator(definition: str) -> Any:
     """Validator for `$defs/<definition>` of the CDS Hooks schema, or a hook context
     schema when `definition` is "hooks/<hook>"."""
     if definition.startswith("hooks/"):
         ref = MAIN_ID.rsplit("/", 1)[0] + f"/{definition}.context.schema.json"
     else:
         ref = f"{MAIN_ID}#/$defs/{definition}"
-    return Draft202012Validator({"$ref": ref}, registry=_registry(), format_checker=FormatChecker())
+    return jsonschema_rs.validator_for({"$ref": ref}, registry=_registry(), validate_formats=True)
 
 
 def first_error(instance: Any, definition: str) -> str | None:
     """ "<json path>: <message>" of the most specific error, or None when valid."""
     best = None
     for error in validator(definition).iter_errors(instance):
-        leaf = error
-        while leaf.context:
-            leaf = max(leaf.context, key=lambda e: len(e.absolute_path))
-        if best is None or len(leaf.absolute_path) > len(best.absolute_path):
-            best = leaf
+        if best is None or len(error.instance_path) > len(best.instance_path):
+            best = error
     if best is None:
         return None
-    path = "/" + "/".join(str(p) for p in best.absolute_path)
-    message = best.message
+    path = "/" + "/".join(str(p) for p in best.instance_path)
+    message = str(best.message)
     if len(message) > 200:  # a message may quote a whole FHIR resource
         message = message[:200] + "…"
     return f"{path}: {message}"
 
 
 def json_depth(value: Any, limit: int) -> bool:
-    """True if `value` nests deeper than `limit` (iterative: no recursion on hostile input)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    """True if `value` nests deeper than `limit`: level by level, containers only, so a
+    hostile body costs no recursion and a normal one little time."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+        below: list[Any] = []
+        append = below.append
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    append(child)
+        level = below
     return False
