@@ -19,8 +19,16 @@ def parse_date(value: object) -> tuple[date | None, str | None]:
     A partial date returns the first day of its period with its precision, so callers that
     need a full date can refuse it explicitly.
     """
-    if not isinstance(value, str):
+    if type(value) is not str:
         return None, None
+    # Fast path for the common full date / dateTime ("2026-02-20T08:30:00+01:00").
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-" and (
+        len(value) == 10 or value[10] == "T"
+    ):
+        try:
+            return date.fromisoformat(value[:10]), "day"
+        except ValueError:
+            pass  # e.g. 2026-02-30: fall through to the strict reading below
     match = _DATE.match(value)
     if match is None:
         return None, None
