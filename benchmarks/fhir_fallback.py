@@ -23,6 +23,7 @@ from benchmarks._servers import uvicorn_server
 from benchmarks.synth import realistic_patient
 from cds_hooks.eligibility import Engine
 from cds_hooks.prefetch import build_templates, fill
+from cds_hooks.settings import Settings
 from fixtures import generate as g
 
 SERVER_DIR = Path(__file__).resolve().parents[1] / "tests" / "fhir_server"
@@ -73,7 +74,10 @@ def main() -> None:
         body = orjson.dumps(request)
         engine = Engine.default()
         templates = build_templates(list(engine.trials.values()), engine.terminology)
+        # The same page size the service asks for, so both sides read the same pages.
+        page = Settings().fhir_page_size
         queries = [fill(t, request["context"]) for t in templates.values()]
+        queries = [q if "?" not in q else f"{q}&_count={page}" for q in queries]
         hook_ms: list[float] = []
         slowest_ms: list[float] = []
         total_ms: list[float] = []
