@@ -234,3 +234,13 @@ def test_first_trial_encodes_every_criterion_in_order() -> None:
         "life_expectancy",
         "pregnancy_contraception",
     }
+
+
+def test_bridging_heparin_is_not_a_drug_to_stop(engine: Engine) -> None:
+    # The trial replaces stopped anticoagulants with low-molecular-weight heparin.
+    p = g.base("p")
+    p.med((g.RX, "67108", "enoxaparin"), 5)
+    p.med(("http://www.whocc.no/atc", "B01AB05", "enoxaparin"), 5)
+    assert screen(engine, p).criterion("anticoagulants").status == "met"
+    p.med(("http://www.whocc.no/atc", "B01AF02", "apixaban"), 5)
+    assert screen(engine, p).criterion("anticoagulants").status == "unknown"
