@@ -26,17 +26,36 @@ EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 
 @dataclass(slots=True)
 class CodeIndex:
-    """(system, code) → names of the code sets that hold it, for one trial."""
+    """(system, code) → names of the code sets that hold it, for one trial.
+
+    Exact codes are one dict lookup. Code sets that also match by prefix (hierarchical
+    systems) are kept aside and asked only for codes the dict does not settle, so a trial
+    whose Observation sets are all exact (the usual case) pays nothing for them.
+    """
 
     by_code: dict[Code, tuple[str, ...]]
+    prefixed: tuple[CodeSet, ...] = ()
 
     @classmethod
     def build(cls, terminology: Terminology, names: Sequence[str]) -> CodeIndex:
         by_code: dict[Code, list[str]] = {}
+        prefixed: list[CodeSet] = []
         for name in names:
-            for code in terminology.code_set(name).codes:
+            code_set = terminology.code_set(name)
+            for code in code_set.codes:
                 by_code.setdefault(code, []).append(name)
-        return cls({code: tuple(sets) for code, sets in by_code.items()})
+            if code_set.code_prefixes:
+                prefixed.append(code_set)
+        return cls({code: tuple(sets) for code, sets in by_code.items()}, tuple(prefixed))
+
+    def names(self, code: Code) -> tuple[str, ...]:
+        exact = self.by_code.get(code, ())
+        if not self.prefixed:
+            return exact
+        extra = tuple(
+            cs.name for cs in self.prefixed if cs.name not in exact and cs.matches_code(code)
+        )
+        return exact + extra if extra else exact
 
 
 @dataclass(slots=True)
@@ -76,18 +95,18 @@ class Screening:
     ) -> Screening:
         observations: dict[str, list[ObservationFact]] = {}
         components: dict[str, list[tuple[ObservationFact, ObservationComponent]]] = {}
-        lookup = index.by_code.get
+        lookup = index.names
         for fact in record.observations:  # newest first (record order)
             seen: set[str] = set()
             for code in fact.codes:
-                for name in lookup(code, ()):
+                for name in lookup(code):
                     if name not in seen:
                         seen.add(name)
                         observations.setdefault(name, []).append(fact)
             for component in fact.components:
                 seen = set()
                 for code in component.codes:
-                    for name in lookup(code, ()):
+                    for name in lookup(code):
                         if name not in seen:
                             seen.add(name)
                             components.setdefault(name, []).append((fact, component))

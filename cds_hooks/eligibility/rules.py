@@ -105,7 +105,7 @@ def _plain_value(value: ObservationValue) -> tuple[Any, str | None]:
 def _cond_evidence(fact: ConditionFact, note: str | None = None) -> Evidence:
     return Evidence(
         fact.ref,
-        fact.display or sorted(fact.codes)[0][1] if fact.codes else None,
+        fact.display or (sorted(fact.codes)[0][1] if fact.codes else None),
         None,
         _day(fact),
         note,
@@ -521,9 +521,6 @@ def msi_mmr(rule: Rule, s: Screening, window: Window) -> Outcome:
                     found = (panel, component.value)
                     break
         proteins[name] = found
-    protein_label = {
-        n: s.code_set(n).description.split(" ")[0].replace("DNA", "").strip() or n for n in proteins
-    }
     lost = [(n, f) for n, f in proteins.items() if f and loss.matches(f[1].codes)]
     kept = [(n, f) for n, f in proteins.items() if f and intact.matches(f[1].codes)]
 
@@ -555,7 +552,6 @@ def msi_mmr(rule: Rule, s: Screening, window: Window) -> Outcome:
         return Outcome(MET, f"Microsatellite stable (MSS) on {_day(msi)}", unique)
     if len(kept) == len(proteins):
         return Outcome(MET, "pMMR: MLH1, MSH2, MSH6 and PMS2 expression retained", unique)
-    del protein_label
     if msi is None and not kept:
         return Outcome(UNKNOWN, "No MSI or MMR result on record", unique)
     missing = [
@@ -641,6 +637,16 @@ def oligometastases(rule: Rule, s: Screening, window: Window) -> Outcome:
         if sites is not None
         else ""
     )
+    if site_total is not None and not undetermined and len(groups) > site_total:
+        # Metastasis diagnoses in more organs than the imaging summary counts: one of the
+        # two is out of date, and only a person can say which.
+        return Outcome(
+            UNKNOWN,
+            f"{site_total} metastatic site{'s' if site_total != 1 else ''} recorded but "
+            f"metastases on record in {len(groups)} organs ({', '.join(sorted(groups))}): "
+            "conflicting",
+            ev,
+        )
     if sites is not None and sites > int(rule["max_sites"]):
         return Outcome(NOT_MET, f"{site_text}: more than {rule['max_sites']}", ev)
     if lesions is not None and lesions > int(rule["max_lesions"]):
@@ -693,7 +699,57 @@ def oligometastases(rule: Rule, s: Screening, window: Window) -> Outcome:
     )
 
 
-_DISTANCE = re.compile(r"(\d+(?:[.,]\d+)?)\s*(cm|mm)\b[^.;\n]{0,40}?\banal\s+verge", re.IGNORECASE)
+# A length followed, within the same clause, by "anal verge" with no other length in
+# between: in "a 3 cm mass 8 cm from the anal verge" the distance is 8 cm, not the size.
+# A qualifier just before the number ("more than 10 cm", "within 5 cm") makes it an
+# interval, compared like a Quantity comparator.
+_LENGTH = r"\d+(?:[.,]\d+)?\s*(?:cm|mm)\b"
+_DISTANCE = re.compile(
+    r"(?:\b(more\s+than|greater\s+than|over|beyond|at\s+least|less\s+than|under|within"
+    r"|up\s+to)\s+|([<>]=?|[≤≥])\s*)?"
+    rf"(\d+(?:[.,]\d+)?)\s*(cm|mm)\b(?:(?!{_LENGTH})[^.;\n]){{0,40}}?\banal\s+verge",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(r"\b(?:no|not|without|cannot|unable)\b", re.IGNORECASE)
+_QUALIFIER_COMPARATOR = {
+    "more than": ">",
+    "greater than": ">",
+    "over": ">",
+    "beyond": ">",
+    "at least": ">=",
+    "less than": "<",
+    "under": "<",
+    "within": "<=",
+    "up to": "<=",
+    "≤": "<=",
+    "≥": ">=",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TextDistance:
+    value: float
+    unit: str
+    comparator: str | None
+
+    @property
+    def shown(self) -> str:
+        return f"{self.comparator or ''}{fmt(self.value)} {self.unit}"
+
+
+def distances_in(text: str) -> list[TextDistance] | None:
+    """Distances from the anal verge stated in free text; None when a statement is
+    negated ("no tumour within 10 cm of the anal verge"), which text matching cannot read."""
+    found: list[TextDistance] = []
+    for match in _DISTANCE.finditer(text):
+        clause_start = max(text.rfind(c, 0, match.start()) for c in ".;\n") + 1
+        if _NEGATION.search(text, clause_start, match.end()):
+            return None
+        word, symbol, number, unit = match.groups()
+        qualifier = " ".join((word or symbol or "").lower().split())
+        comparator = _QUALIFIER_COMPARATOR.get(qualifier, qualifier or None)
+        found.append(TextDistance(float(number.replace(",", ".")), unit.lower(), comparator))
+    return found
 
 
 def distance(rule: Rule, s: Screening, window: Window) -> Outcome:
@@ -730,30 +786,40 @@ def distance(rule: Rule, s: Screening, window: Window) -> Outcome:
             or "anal verge" in report.conclusion.lower()
         ):
             continue
-        found = {
-            (float(v.replace(",", ".")), u.lower()) for v, u in _DISTANCE.findall(report.conclusion)
-        }
+        found = distances_in(report.conclusion)
+        if found is None:
+            return Outcome(
+                UNKNOWN,
+                f"{label}: report {report.ref} conclusion is a negated statement; "
+                "needs reading by a person",
+                (Evidence(report.ref, report.conclusion, None, _day(report), "negated text"),),
+            )
         if not found:
             continue
-        values = {fmt(convert(v, u, unit)) for v, u in found}
-        if len(values) > 1:
+        readings = {(convert(d.value, d.unit, unit), d.comparator): d for d in found}
+        if len(readings) > 1:
             return Outcome(
                 UNKNOWN,
                 f"{label}: report {report.ref} states several distances "
-                f"({', '.join(sorted(values))} {unit})",
+                f"({', '.join(sorted({d.shown for d in found}))})",
                 (Evidence(report.ref, None, None, _day(report), "ambiguous text"),),
             )
-        value_cm = convert(*next(iter(found)), unit)
-        shown_v, shown_u = next(iter(found))
+        (value, comparator), stated = next(iter(readings.items()))
         evidence = (
-            Evidence(report.ref, shown_v, shown_u, _day(report), "read from the report conclusion"),
+            Evidence(
+                report.ref,
+                stated.value,
+                stated.unit,
+                _day(report),
+                "read from the report conclusion"
+                + (f" ({stated.comparator}{fmt(stated.value)})" if stated.comparator else ""),
+            ),
         )
-        status = MET if value_cm <= maximum else NOT_MET
-        verb = "≤" if status == MET else ">"
+        status = compare(value, comparator, "<=", maximum)
+        verb = "≤" if status == MET else ">" if status == NOT_MET else "cannot be compared with"
         return Outcome(
             status,
-            f"{label} {fmt(shown_v)} {shown_u} (MRI report {_day(report)}) "
-            f"{verb} {fmt(maximum)} {unit}",
+            f"{label} {stated.shown} (MRI report {_day(report)}) {verb} {fmt(maximum)} {unit}",
             evidence,
         )
     return _unknown_obs(label, candidate.reason + "; no MRI report states it")
