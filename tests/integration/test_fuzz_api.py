@@ -14,6 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from tests.support.cds_schema import assert_response_valid
 from tests.support.service import Service, start_service
 
 pytestmark = pytest.mark.integration
@@ -45,6 +46,9 @@ def test_no_input_yields_a_server_error(api_schema: Any) -> None:
             response = case.call(timeout=30)
             case.validate_response(response, checks=[not_a_server_error])
             assert response.status_code < 500, (case.path, response.text[:300])
+            # And against the CDS Hooks 2.0 schema (or OperationOutcome for errors).
+            if response.content:
+                assert_response_valid(response.status_code, response.json(), case.path)
 
         fuzz()
 
