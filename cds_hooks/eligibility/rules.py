@@ -967,28 +967,28 @@ def _pregnancy(rule: Rule, s: Screening, window: Window) -> Outcome:
         elif negative.matches(codes) or not_pregnant.matches(codes):
             results.append((fact, MET))
     hcg = s.latest(rule["hcg_quantitative"], test_window).fact
-    if hcg is not None and hcg.value.quantity is not None:
+    unclear: Outcome | None = None
+    if hcg is not None:
+        negative_below = float(rule.get("hcg_negative_below", 5))
+        positive_from = float(rule.get("hcg_positive_from", 25))
         try:
             reading = read_number(hcg.value, "m[IU]/mL", s.code_set(rule["hcg_quantitative"]))
-            if (
-                compare(
-                    reading.value, reading.comparator, "<", float(rule.get("hcg_negative_below", 5))
-                )
-                == MET
-            ):
+        except Undecidable as exc:
+            unclear = Outcome(UNKNOWN, f"hCG {hcg.ref}: {exc}", (_obs_evidence(hcg),))
+        else:
+            if compare(reading.value, reading.comparator, "<", negative_below) == MET:
                 results.append((hcg, MET))
-            elif (
-                compare(
-                    reading.value,
-                    reading.comparator,
-                    ">=",
-                    float(rule.get("hcg_positive_from", 25)),
-                )
-                == MET
-            ):
+            elif compare(reading.value, reading.comparator, ">=", positive_from) == MET:
                 results.append((hcg, NOT_MET))
-        except Undecidable:
-            pass
+            else:
+                # Between the negative and positive cut-offs (or an interval straddling
+                # one): neither excludes nor confirms pregnancy; needs a repeat test.
+                unclear = Outcome(
+                    UNKNOWN,
+                    f"hCG {_shown(reading, 'm[IU]/mL')} on {_day(hcg)} is indeterminate "
+                    f"({fmt(negative_below)}–{fmt(positive_from)} m[IU]/mL)",
+                    (_obs_evidence(hcg, reading),),
+                )
     positives = [f for f, st in results if st == NOT_MET]
     if positives:
         f = positives[0]
@@ -998,6 +998,9 @@ def _pregnancy(rule: Rule, s: Screening, window: Window) -> Outcome:
         return Outcome(
             MET, f"Post-menopausal (recorded {_day(menopause[0])})", (_cond_evidence(menopause[0]),)
         )
+    if unclear is not None:
+        # An indeterminate hCG outweighs a negative qualitative test in the same week.
+        return unclear
     negatives = [f for f, st in results if st == MET]
     if negatives:
         f = negatives[0]
