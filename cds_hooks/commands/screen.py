@@ -38,12 +38,9 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-class InputError(Exception):
-    pass
-
-
 def _fail(message: str) -> int:
-    print(f"trial-cds screen: error: {message}", file=sys.stderr)
+    # One line whatever the message holds (exception texts may span several).
+    print(f"trial-cds screen: error: {' '.join(message.split())}", file=sys.stderr)
     return 2
 
 
@@ -58,17 +55,23 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot read {args.path}: {exc.strerror or exc}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return _fail(f"{args.path} is not JSON ({exc})")
+    except RecursionError:
+        return _fail(f"{args.path}: JSON nested too deeply")
     try:
         record = build_record(resources_from_bundle(raw))
     except (BundleError, RecordError) as exc:
         return _fail(f"{args.path}: {exc}")
+    except Exception as exc:  # input we failed to anticipate: one line, never a traceback
+        return _fail(f"{args.path}: cannot read the Bundle ({type(exc).__name__}: {exc})")
     try:
         engine = Engine.default(args.trials_dir)
-        result = engine.screen(record, as_of, args.trials)
     except TrialDefinitionError as exc:
         return _fail(str(exc))
-    except KeyError as exc:
-        return _fail(str(exc.args[0]) if exc.args else "unknown trial")
+    unknown = [t for t in args.trials or () if t not in engine.trials]
+    if unknown:
+        known = ", ".join(sorted(engine.trials))
+        return _fail(f"unknown trial {unknown[0]!r} (loaded: {known})")
+    result = engine.screen(record, as_of, args.trials)
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:

@@ -3,12 +3,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from cds_hooks.cli import main
+from cds_hooks.eligibility import Engine
+from fhir_mappings.bundle import resources_from_bundle
+from fhir_mappings.record import build_record
 
+TRIAL = "scrt-capeox-serplulimab-rectal"
 BUNDLE = (
     Path(__file__).resolve().parents[2]
     / "fixtures"
@@ -79,3 +84,49 @@ def test_text_output_is_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     header = next(line for line in out.splitlines() if line.startswith("criterion"))
     assert header.split() == ["criterion", "status", "value", "date", "reason"]
     assert any(line.startswith("anc ") and " met " in line for line in out.splitlines())
+
+
+def test_json_output_is_the_engine_result(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["screen", str(BUNDLE), "--as-of", "2026-03-02", "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    record = build_record(resources_from_bundle(json.loads(BUNDLE.read_text())))
+    expected = Engine.default().screen(record, date(2026, 3, 2)).to_json()
+    assert printed == expected
+    assert list(printed) == ["patient", "as_of", "trials"]
+    evidence = printed["trials"][0]["criteria"][8]["evidence"][0]
+    assert {"reference", "value", "unit", "date"} <= set(evidence)
+
+
+def test_as_of_defaults_to_today(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["screen", str(BUNDLE), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["as_of"] == date.today().isoformat()
+
+
+def test_trials_dir_and_repeated_trial(capsys: pytest.CaptureFixture[str]) -> None:
+    trials_dir = Path(__file__).resolve().parents[1] / "data" / "trials"
+    args = ["screen", str(BUNDLE), "--as-of", "2026-03-02", "--format", "json"]
+    assert main([*args, "--trials-dir", str(trials_dir), "--trial", "strict-labs-demo"]) == 0
+    assert [t["trial"] for t in json.loads(capsys.readouterr().out)["trials"]] == [
+        "strict-labs-demo"
+    ]
+    assert main([*args, "--trials-dir", str(trials_dir), "--trial", TRIAL]) == 2
+    err = capsys.readouterr().err
+    assert f"unknown trial '{TRIAL}' (loaded: strict-labs-demo)" in err
+
+
+def test_deeply_nested_json_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _bundle(tmp_path, "[" * 100_000 + "]" * 100_000)
+    assert main(["screen", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "nested too deeply" in err
+
+
+def test_broken_trial_definition_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad.json").write_text('{"id": "bad"}')
+    assert main(["screen", str(BUNDLE), "--trials-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json: /: 'title' is a required property" in err
+    assert err.count("\n") == 1
