@@ -60,12 +60,15 @@ class CodeIndex:
 
 @dataclass(slots=True)
 class Window:
+    """The days a criterion looks back over: [as_of − days, as_of], both inclusive."""
+
     as_of: date
     days: int
+    start: date = field(init=False)
 
-    @property
-    def start(self) -> date:
-        return self.as_of - timedelta(days=self.days)
+    def __post_init__(self) -> None:
+        # Computed once: `contains` runs for every candidate result of every criterion.
+        self.start = self.as_of - timedelta(days=self.days)
 
     def contains(self, day: date) -> bool:
         return self.start <= day <= self.as_of
@@ -88,6 +91,9 @@ class Screening:
     observations: Mapping[str, list[ObservationFact]]
     components: Mapping[str, list[tuple[ObservationFact, ObservationComponent]]]
     _conditions_cache: dict[str, list[ConditionFact]] = field(default_factory=dict)
+    # Several rules read the same code set over the same window (creatinine for × ULN and
+    # for Cockcroft-Gault); the search runs once per screening.
+    _latest_cache: dict[tuple[str, int], Candidate] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -141,6 +147,13 @@ class Screening:
 
     def latest(self, name: str, window: Window) -> Candidate:
         """Most recent counted Observation of code set `name` dated inside `window`."""
+        key = (name, window.days)
+        cached = self._latest_cache.get(key)
+        if cached is None:
+            cached = self._latest_cache[key] = self._search_latest(name, window)
+        return cached
+
+    def _search_latest(self, name: str, window: Window) -> Candidate:
         if (why := self.unavailable("Observation")) is not None:
             return Candidate(None, f"Observations could not be retrieved ({why})")
         not_counted: ObservationFact | None = None
