@@ -1,26 +1,36 @@
 """Prefetch: the templates we advertise, and getting the data a hook call needs.
 
 Templates are generated from the loaded trial definitions and code sets, so adding a trial
-widens the Observation query without anyone editing a URL. At call time every template key
-is resolved: prefetched data is used as sent (`null` = the EHR looked and found nothing);
-a missing key, an OperationOutcome in place of the data, or an error entry inside a Bundle
-means we fetch that query ourselves. All fetches run concurrently under one deadline.
+widens the Observation query without anyone editing a URL.
+
+At call time every template key is resolved (CDS Hooks 2.0 §Prefetch Template):
+- `null` → the EHR looked and found nothing; not queried again;
+- a Bundle → its entries; warning/information OperationOutcome entries (Epic sends them
+  with search.mode = outcome) are ignored; a `next` link is followed through fhirServer;
+- a resource → used as is;
+- an OperationOutcome in place of the data, an error/fatal OperationOutcome entry inside a
+  Bundle, or the key absent → the EHR could not get it: we fetch it ourselves from
+  fhirServer with its token. All such fetches run concurrently under one deadline.
+Patient or Conditions unobtainable → `DataUnavailable` (the route answers 412). Anything
+else unobtainable or incomplete is named in `ResolvedData.unavailable`, so the engine makes
+the criteria that need it `unknown` instead of deciding on partial data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from cds_hooks.trials import TrialDefinition
+from fhir_mappings.bundle import next_link
 from fhir_mappings.client import FhirClient, FhirError, SearchResult, add_bundle
 from fhir_mappings.terminology import Terminology
 
-# Template key → resource type it yields.
+# Template key → the resource type it yields (also the key of `unavailable`).
 KEY_TYPES: Mapping[str, str] = {
     "patient": "Patient",
     "conditions": "Condition",
@@ -31,9 +41,20 @@ KEY_TYPES: Mapping[str, str] = {
 }
 # Without these nothing can be screened: the service answers 412.
 REQUIRED_KEYS = frozenset({"patient", "conditions"})
-# FHIR servers commonly reject URLs beyond ~8 KB; above this we drop the code filter.
+# FHIR servers and proxies commonly reject URLs beyond ~8 KB. The filled Observation
+# template (plus base URL and patient id) must stay well under that; above this length
+# the code filter is dropped and the query asks for all of the patient's Observations.
 MAX_QUERY_LENGTH = 6000
-_TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9.]*)\s*\}\}")
+# CDS Hooks 2.0 §Prefetch tokens identifying the user: derived from context.userId.
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+_REFERENCE = re.compile(r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}")
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 
 
 class DataUnavailable(Exception):
@@ -41,38 +62,80 @@ class DataUnavailable(Exception):
 
 
 class PrefetchTooLarge(Exception):
-    """More prefetch entries than the configured bound (→ 413)."""
+    """More resources than `max_entries` (→ 413)."""
 
 
-def build_templates(trials: Sequence[TrialDefinition], terminology: Terminology) -> dict[str, str]:
+class TemplateError(ValueError):
+    """A template token has no value in this hook call's context."""
+
+
+def prefetch_templates(
+    trials: Sequence[TrialDefinition], terminology: Terminology
+) -> dict[str, str]:
+    """The discovery `prefetch` of every service: what the loaded trials need, no more."""
     codes: set[tuple[str, str]] = set()
     for trial in trials:
         for name in trial.observation_code_sets():
             codes |= terminology.code_set(name).codes
-    observation_query = "Observation?patient={{context.patientId}}"
-    code_filter = ",".join(f"{system}|{code}" for system, code in sorted(codes))
-    if codes and len(observation_query) + len(code_filter) < MAX_QUERY_LENGTH:
-        observation_query += "&code=" + quote(code_filter, safe=",")
+    observations = "Observation?patient={{context.patientId}}"
+    if codes:
+        # Encoded here so the template is a valid URL as advertised; "," separates
+        # alternatives (FHIR token OR) and stays literal.
+        code_filter = ",".join(quote(f"{system}|{code}", safe="") for system, code in sorted(codes))
+        if len(observations) + len("&code=") + len(code_filter) <= MAX_QUERY_LENGTH:
+            observations += "&code=" + code_filter
     return {
         "patient": "Patient/{{context.patientId}}",
         "conditions": "Condition?patient={{context.patientId}}",
-        "observations": observation_query,
+        "observations": observations,
         "procedures": "Procedure?patient={{context.patientId}}",
         "medications": "MedicationRequest?patient={{context.patientId}}&status=active",
+        # Unfiltered: pathology and imaging reports are coded too inconsistently across
+        # EHRs for a category/code filter not to lose the ones the trials read.
         "reports": "DiagnosticReport?patient={{context.patientId}}",
     }
 
 
+# The name the app and the benchmarks import.
+build_templates = prefetch_templates
+
+
+def token_values(context: Mapping[str, Any]) -> dict[str, str]:
+    """Every prefetch token this context can fill: `context.<field>` for root-level
+    primitive fields, and the user tokens derived from context.userId."""
+    values = {
+        f"context.{name}": str(value)
+        for name, value in context.items()
+        if isinstance(value, str | int) and not isinstance(value, bool)
+    }
+    user = context.get("userId")
+    if isinstance(user, str) and _REFERENCE.fullmatch(user):
+        user_type, user_id = user.split("/")
+        for token, resource_type in _USER_TOKENS.items():
+            if user_type == resource_type:
+                values[token] = user_id
+    return values
+
+
 def fill(template: str, context: Mapping[str, Any]) -> str:
-    """Replace {{context.x}} tokens with URL-encoded context values."""
+    """Replace the {{tokens}} of a template with URL-encoded values from the context.
+
+    In the path a token may stand for a whole reference ("{{context.userId}}" →
+    "Practitioner/123"), so a value shaped like one keeps its "/"; everything else is
+    encoded completely (a patient id can never add a path segment or a query parameter).
+    Raises TemplateError naming the token when the context has no value for it.
+    """
+    values = token_values(context)
+    query_start = template.find("?")
 
     def value(match: re.Match[str]) -> str:
-        path = match.group(1)
-        name = path.removeprefix("context.")
-        raw = context.get(name)
-        if not isinstance(raw, str | int):
-            raise DataUnavailable(f"prefetch token {{{{{path}}}}} has no value in the context")
-        return quote(str(raw), safe="")
+        token = match.group(1)
+        raw = values.get(token)
+        if raw is None:
+            raise TemplateError(f"prefetch token {{{{{token}}}}} has no value in the context")
+        in_path = query_start < 0 or match.start() < query_start
+        keep_slash = in_path and _REFERENCE.fullmatch(raw) is not None
+        return quote(raw, safe="/" if keep_slash else "")
 
     return _TOKEN.sub(value, template)
 
@@ -80,55 +143,86 @@ def fill(template: str, context: Mapping[str, Any]) -> str:
 @dataclass(slots=True)
 class ResolvedData:
     resources: list[dict[str, Any]] = field(default_factory=list)
-    # Resource type → why it could not be obtained (the engine makes dependants unknown).
+    # Resource type → why it could not be obtained (in full); the engine makes the
+    # criteria that read it unknown with this reason.
     unavailable: dict[str, str] = field(default_factory=dict)
     fetched: list[str] = field(default_factory=list)  # template keys we fetched ourselves
 
 
 def _has_error(outcome: Mapping[str, Any]) -> bool:
-    return any(
-        isinstance(i, dict) and i.get("severity") in ("error", "fatal")
-        for i in outcome.get("issue") or []
+    issues = outcome.get("issue")
+    return isinstance(issues, list) and any(
+        isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues
     )
 
 
-def _usable_prefetch(value: Any, result: SearchResult) -> tuple[bool, str | None]:
-    """Add prefetched data to `result`. Returns (usable, next page URL to follow)."""
+@dataclass(slots=True)
+class _Prefetched:
+    resources: list[dict[str, Any]]
+    next_url: str | None = None
+
+
+def _read_prefetch(key: str, template: str, value: Any) -> _Prefetched | None:
+    """What the EHR sent for one key, or None when it says it could not get it."""
     if value is None:
-        return True, None
+        return _Prefetched([])
     if not isinstance(value, dict):
-        return False, None
-    if value.get("resourceType") == "OperationOutcome":
-        return False, None
-    if value.get("resourceType") == "Bundle":
-        probe = SearchResult()
-        add_bundle(value, probe)
-        if any(_has_error(o) for o in probe.outcomes):
-            return False, None
-        result.resources.extend(probe.resources)
-        link = next(
-            (
-                link.get("url")
-                for link in value.get("link") or []
-                if isinstance(link, dict) and link.get("relation") == "next"
-            ),
-            None,
-        )
-        return True, link if isinstance(link, str) else None
-    result.resources.append(value)
-    return True, None
+        return None
+    resource_type = value.get("resourceType")
+    if resource_type == "OperationOutcome":
+        return None
+    if resource_type == "Bundle":
+        found = SearchResult()
+        add_bundle(value, found)
+        if any(_has_error(outcome) for outcome in found.outcomes):
+            return None
+        return _Prefetched(found.resources, next_link(value))
+    read_type = _read_target(template)
+    if read_type is not None and resource_type != read_type[0]:
+        return None  # e.g. an Encounter under "patient": not what the template asked for
+    return _Prefetched([value])
 
 
-async def _fetch(key: str, query: str, fhir: FhirClient) -> SearchResult:
-    if key == "patient":
-        resource = await fhir.read(query)
+def _read_target(query: str) -> tuple[str, str] | None:
+    """("Patient", "123") for an instance read "Patient/123"; None for a search."""
+    path, _, _ = query.partition("?")
+    parts = path.split("/")
+    if "?" not in query and len(parts) == 2 and _RESOURCE_TYPE.fullmatch(parts[0]):
+        return parts[0], unquote(parts[1])
+    return None
+
+
+async def _fetch(query: str, fhir: FhirClient, deadline: float) -> SearchResult:
+    read = _read_target(query)
+    if read is not None:
+        resource_type, resource_id = read
+        resource = await fhir.read(resource_type, resource_id, deadline=deadline)
         if resource is None:
-            raise FhirError("not_found", f"{query} not found on the FHIR server", 404)
+            raise FhirError("not_found", 404, f"{resource_type} not found on the FHIR server")
         return SearchResult([resource])
-    return await fhir.search(query)
+    resource_type, _, params = query.partition("?")
+    if not _RESOURCE_TYPE.fullmatch(resource_type):
+        raise FhirError("client", None, "prefetch template is not a FHIR read or search")
+    return await fhir.search(resource_type, params, deadline=deadline)
 
 
-async def resolve(
+async def _within(job: Awaitable[SearchResult], deadline: float) -> SearchResult:
+    # Each job has the same absolute deadline: a slow lab query fails alone, and the keys
+    # that finished in time keep their data.
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await job
+    except TimeoutError as exc:
+        raise FhirError("timeout", None, "FHIR server too slow (hook deadline)") from exc
+
+
+def _describe(key: str, error: BaseException) -> str:
+    if isinstance(error, FhirError | TemplateError):
+        return str(error)
+    return f"fetching {KEY_TYPES.get(key, key)} failed ({type(error).__name__})"
+
+
+async def resolve_data(
     *,
     prefetch: Mapping[str, Any] | None,
     templates: Mapping[str, str],
@@ -137,56 +231,80 @@ async def resolve(
     deadline_seconds: float,
     max_entries: int,
 ) -> ResolvedData:
+    """Everything the templates ask for, from the prefetch or from fhirServer.
+
+    Raises DataUnavailable when a REQUIRED_KEYS key cannot be obtained, PrefetchTooLarge
+    when more than `max_entries` resources arrive (counted on the prefetch before any
+    fetch, and again on the total).
+    """
     prefetch = prefetch or {}
-    data = ResolvedData()
+    by_key: dict[str, list[dict[str, Any]]] = {key: [] for key in templates}
+    missing: dict[str, str] = {}
+    incomplete: dict[str, str] = {}
     to_fetch: dict[str, str] = {}
-    to_follow: dict[str, str] = {}
+    to_follow: dict[str, tuple[str, SearchResult]] = {}
+
     for key, template in templates.items():
-        partial = SearchResult()
-        if key in prefetch:
-            usable, next_url = _usable_prefetch(prefetch[key], partial)
-            if usable:
-                data.resources.extend(partial.resources)
-                if next_url:
-                    to_follow[key] = next_url
-                continue
-        to_fetch[key] = fill(template, context)
-    if len(data.resources) > max_entries:
+        sent = _read_prefetch(key, template, prefetch[key]) if key in prefetch else None
+        if sent is not None:
+            by_key[key] = sent.resources
+            if sent.next_url is not None:
+                # The EHR paginated its prefetch: the rest comes from fhirServer.
+                to_follow[key] = (sent.next_url, SearchResult())
+            continue
+        try:
+            to_fetch[key] = fill(template, context)
+        except TemplateError as exc:
+            missing[key] = str(exc)
+    if sum(len(resources) for resources in by_key.values()) > max_entries:
         raise PrefetchTooLarge(f"prefetch holds more than {max_entries} resources")
 
-    jobs: list[tuple[str, Any]] = []
-    missing: dict[str, str] = {}
-    for key, query in to_fetch.items():
-        if fhir is None:
-            missing[key] = "not prefetched and no fhirServer to fetch it from"
-        else:
-            jobs.append((key, _fetch(key, query, fhir)))
-    for key, url in to_follow.items():
-        if fhir is not None:
-            jobs.append((key, fhir.follow(url, SearchResult())))
-    results: Iterable[SearchResult | BaseException] = []
-    if jobs:
-        try:
-            async with asyncio.timeout(deadline_seconds):
-                results = await asyncio.gather(*(job for _, job in jobs), return_exceptions=True)
-        except TimeoutError:
-            results = [FhirError("timeout", "FHIR server too slow (hook deadline)")] * len(jobs)
-    for (key, _), outcome in zip(jobs, results, strict=True):
-        if isinstance(outcome, FhirError):
-            missing[key] = str(outcome)
-        elif isinstance(outcome, BaseException):
-            missing[key] = f"FHIR fetch failed ({type(outcome).__name__})"
-        else:
-            data.resources.extend(outcome.resources)
-            if key in to_fetch:
-                data.fetched.append(key)
-    required = sorted(k for k in missing if k in REQUIRED_KEYS)
+    if fhir is None:
+        for key in to_fetch:
+            missing[key] = "not prefetched, and no fhirServer to fetch it from"
+        for key in to_follow:
+            incomplete[key] = "prefetch has more pages, and no fhirServer to fetch them from"
+    else:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_seconds
+        keys = [*to_fetch, *to_follow]
+        jobs = [_within(_fetch(query, fhir, deadline), deadline) for query in to_fetch.values()]
+        jobs += [
+            _within(fhir.follow(url, partial, deadline=deadline), deadline)
+            for url, partial in to_follow.values()
+        ]
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+        for key, outcome in zip(keys, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome  # cancellation and the like are not ours to swallow
+                if key in to_follow:
+                    incomplete[key] = f"prefetch has more pages: {_describe(key, outcome)}"
+                    by_key[key] += to_follow[key][1].resources
+                else:
+                    missing[key] = _describe(key, outcome)
+                continue
+            by_key[key] += outcome.resources
+            if outcome.truncated:
+                incomplete[key] = f"incomplete: {outcome.stop_reason}"
+            elif any(_has_error(o) for o in outcome.outcomes):
+                incomplete[key] = "incomplete: the FHIR server reported an error in the search"
+
+    required = [key for key in templates if key in REQUIRED_KEYS and key in missing]
     if required:
         raise DataUnavailable(
             "; ".join(f"{KEY_TYPES[k]} could not be obtained: {missing[k]}" for k in required)
         )
-    for key, why in missing.items():
-        data.unavailable[KEY_TYPES[key]] = why
+    data = ResolvedData(fetched=[key for key in to_fetch if key not in missing])
+    for key in templates:
+        data.resources += by_key[key]
+        why = missing.get(key) or incomplete.get(key)
+        if why is not None:
+            data.unavailable[KEY_TYPES.get(key, key)] = why
     if len(data.resources) > max_entries:
         raise PrefetchTooLarge(f"patient data holds more than {max_entries} resources")
     return data
+
+
+# The name the route imports.
+resolve = resolve_data

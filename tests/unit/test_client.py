@@ -1,25 +1,30 @@
-"""FHIR client and prefetch resolution: faults a real server can't easily produce (respx)."""
+"""FHIR client: faults a real FHIR server can't easily produce, faked with respx.
+
+Paging against a real server is covered in tests/integration/test_prefetch_fhir.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from cds_hooks.prefetch import DataUnavailable, PrefetchTooLarge, resolve
-from fhir_mappings.client import FhirClient, FhirError
+from fhir_mappings.client import FhirClient, FhirError, SearchResult, retry_after_seconds
 
 BASE = "https://fhir.example.org/r4"
+TOKEN = "secret-token-value"
 
 
 def page(entries: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "entry": [{"resource": r} for r in entries],
+        "entry": [{"resource": r, "search": {"mode": "match"}} for r in entries],
     }
     if next_url:
         bundle["link"] = [{"relation": "next", "url": next_url}]
@@ -30,166 +35,286 @@ def obs(i: int) -> dict[str, Any]:
     return {"resourceType": "Observation", "id": str(i)}
 
 
-async def _with_client(coro: Any, **kw: Any) -> Any:
-    async with httpx.AsyncClient() as http:
-        return await coro(FhirClient(http, BASE, "tok", **kw))
+def run(call: Callable[[FhirClient], Awaitable[Any]], **options: Any) -> Any:
+    async def main() -> Any:
+        async with httpx.AsyncClient() as http:
+            return await call(FhirClient(http, BASE, TOKEN, **options))
+
+    return asyncio.run(main())
+
+
+def auth(route: respx.Route, call: int = 0) -> str | None:
+    value: str | None = route.calls[call].request.headers.get("Authorization")
+    return value
+
+
+# --- paging and where the token goes -----------------------------------------------------
 
 
 @respx.mock
-def test_paging_follows_next_on_the_same_base_and_sends_page_size() -> None:
+def test_search_follows_next_pages_with_page_size_and_token() -> None:
     first = respx.get(f"{BASE}/Observation", params={"patient": "p", "_count": "2"}).mock(
         return_value=httpx.Response(200, json=page([obs(1), obs(2)], f"{BASE}/Observation?p2"))
     )
-    respx.get(f"{BASE}/Observation?p2").mock(return_value=httpx.Response(200, json=page([obs(3)])))
-    result = asyncio.run(_with_client(lambda c: c.search("Observation?patient=p"), page_size=2))
+    second = respx.get(f"{BASE}/Observation", params={"p2": ""}).mock(
+        return_value=httpx.Response(200, json=page([obs(3)]))
+    )
+    result = run(lambda c: c.search("Observation", {"patient": "p"}), page_size=2)
     assert [r["id"] for r in result.resources] == ["1", "2", "3"]
-    assert first.calls[0].request.headers["Authorization"] == "Bearer tok"
-    assert not result.truncated
+    assert (result.truncated, result.pages) == (False, 2)
+    assert auth(first) == auth(second) == f"Bearer {TOKEN}"
+    assert first.calls[0].request.headers["Accept"].startswith("application/fhir+json")
 
 
 @respx.mock
-def test_token_never_goes_to_another_origin_or_tenant() -> None:
+def test_relative_next_link_is_resolved_against_the_page() -> None:
+    # respx matches params by inclusion: the more specific route goes first.
+    second = respx.get(f"{BASE}/Condition", params={"patient": "p", "_offset": "1"}).mock(
+        return_value=httpx.Response(200, json=page([obs(2)]))
+    )
+    respx.get(f"{BASE}/Condition", params={"patient": "p"}).mock(
+        return_value=httpx.Response(200, json=page([obs(1)], "Condition?patient=p&_offset=1"))
+    )
+    result = run(lambda c: c.search("Condition", "patient=p"))
+    assert second.called
+    assert len(result.resources) == 2
+
+
+@respx.mock
+def test_next_link_to_another_origin_is_not_followed_and_is_reported() -> None:
     respx.get(f"{BASE}/Observation").mock(
         return_value=httpx.Response(
             200, json=page([obs(1)], "https://evil.example/r4/Observation?page=2")
         )
     )
-    elsewhere = respx.get("https://evil.example/r4/Observation").mock(
+    elsewhere = respx.get(url__startswith="https://evil.example").mock(
         return_value=httpx.Response(200, json=page([obs(2)]))
     )
-    result = asyncio.run(_with_client(lambda c: c.search("Observation")))
+    result = run(lambda c: c.search("Observation"))
     assert [r["id"] for r in result.resources] == ["1"]
     assert result.truncated
+    assert result.stop_reason is not None
+    assert "outside the FHIR server" in result.stop_reason
     assert not elsewhere.called
-    # Same host, another tenant's path: not under the base either.
-    respx.get(f"{BASE}/Condition").mock(
-        return_value=httpx.Response(
-            200, json=page([], "https://fhir.example.org/other-tenant/Condition?page=2")
-        )
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://fhir.example.org/r4/Observation?page=2",  # https → http
+        "https://fhir.example.org:8443/r4/Observation?page=2",  # another port
+        "https://fhir.example.org/other-tenant/Observation?page=2",  # another tenant
+        "https://fhir.example.org/r4evil/Observation",  # a prefix of the base, not under it
+        "https://fhir.example.org/r4/%2e%2e/other/Observation",  # encoded dot segments
+        "https://fhir.example.org@evil.example/r4/Observation",  # userinfo trick
+        "ftp://fhir.example.org/r4/Observation",
+    ],
+)
+@respx.mock
+def test_only_urls_under_the_base_get_the_token(link: str) -> None:
+    respx.get(f"{BASE}/Observation").mock(
+        return_value=httpx.Response(200, json=page([obs(1)], link))
     )
-    assert asyncio.run(_with_client(lambda c: c.search("Condition"))).truncated
+    other = respx.route(url__regex=r"^(?!https://fhir\.example\.org/r4/Observation$).*").mock(
+        return_value=httpx.Response(200, json=page([obs(2)]))
+    )
+    result = run(lambda c: c.search("Observation"))
+    assert result.truncated
+    assert not other.called
+
+
+def test_same_origin_accepts_the_base_itself() -> None:
+    client = FhirClient(httpx.AsyncClient(), BASE + "/")
+    assert client.same_origin(f"{BASE}/Patient/1")
+    assert client.same_origin("HTTPS://FHIR.example.org:443/r4/Patient/1")
+    assert not client.same_origin("not a url at all")
+    assert TOKEN not in repr(FhirClient(httpx.AsyncClient(), BASE, TOKEN))
 
 
 @respx.mock
 def test_page_limit_is_a_bound() -> None:
-    respx.get(url__startswith=f"{BASE}/Observation").mock(
+    route = respx.get(url__startswith=f"{BASE}/Observation").mock(
         side_effect=lambda request: httpx.Response(
             200, json=page([obs(1)], f"{BASE}/Observation?again")
         )
     )
-    result = asyncio.run(_with_client(lambda c: c.search("Observation"), max_pages=3))
+    result = run(lambda c: c.search("Observation", max_pages=3))
+    assert route.call_count == 3
     assert len(result.resources) == 3
     assert result.truncated
+    assert result.stop_reason is not None
+    assert "pages" in result.stop_reason
+
+
+@respx.mock
+def test_outcome_entries_are_kept_apart_from_resources() -> None:
+    warning = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "warning", "code": "informational"}],
+    }
+    bundle = page([obs(1)])
+    bundle["entry"].append({"resource": warning, "search": {"mode": "outcome"}})
+    bundle["entry"].append({"fullUrl": "no-resource"})
+    respx.get(f"{BASE}/Observation").mock(return_value=httpx.Response(200, json=bundle))
+    result = run(lambda c: c.search("Observation"))
+    assert result.resources == [obs(1)]
+    assert result.outcomes == [warning]
+
+
+# --- errors ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("response", "kind"),
+    ("response", "kind", "status"),
     [
-        (httpx.Response(401), "unauthorized"),
-        (httpx.Response(403), "unauthorized"),
-        (httpx.Response(500), "server"),
-        (httpx.Response(400), "client"),
-        (httpx.Response(200, content=b"<html>oops"), "invalid"),
-        (httpx.Response(200, json={"resourceType": "Patient"}), "invalid"),
+        (httpx.Response(401), "unauthorized", 401),
+        (httpx.Response(403), "unauthorized", 403),
+        (httpx.Response(500), "server", 500),
+        (httpx.Response(400), "client", 400),
+        (httpx.Response(302, headers={"Location": "https://evil.example/"}), "invalid", 302),
+        (httpx.Response(200, content=b"<html>oops</html>"), "invalid", 200),
+        (httpx.Response(200, json={"resourceType": "Patient"}), "invalid", None),
+        (httpx.Response(200, json=["not", "a", "bundle"]), "invalid", None),
     ],
 )
 @respx.mock
-def test_errors_are_classified(response: httpx.Response, kind: str) -> None:
-    respx.get(f"{BASE}/Observation").mock(return_value=response)
+def test_search_errors_are_classified(response: httpx.Response, kind: str, status: Any) -> None:
+    route = respx.get(f"{BASE}/Observation").mock(return_value=response)
     with pytest.raises(FhirError) as caught:
-        asyncio.run(_with_client(lambda c: c.search("Observation")))
-    assert caught.value.kind == kind
+        run(lambda c: c.search("Observation"))
+    assert (caught.value.kind, caught.value.status) == (kind, status)
+    assert route.call_count == 1  # none of these is retried
+    assert TOKEN not in str(caught.value)
 
 
 @respx.mock
-def test_transient_503_is_retried_once() -> None:
+def test_read_404_is_none_and_wrong_type_is_invalid() -> None:
+    respx.get(f"{BASE}/Patient/gone").mock(return_value=httpx.Response(404))
+    respx.get(f"{BASE}/Patient/odd").mock(
+        return_value=httpx.Response(200, json={"resourceType": "Observation", "id": "odd"})
+    )
+    assert run(lambda c: c.read("Patient", "gone")) is None
+    with pytest.raises(FhirError) as caught:
+        run(lambda c: c.read("Patient", "odd"))
+    assert caught.value.kind == "invalid"
+
+
+def test_read_refuses_ids_and_types_that_would_change_the_path() -> None:
+    with pytest.raises(FhirError) as caught:
+        run(lambda c: c.read("Patient", "../Observation"))
+    assert caught.value.kind == "client"
+    with pytest.raises(ValueError, match="not a FHIR resource type"):
+        run(lambda c: c.read("Patient/x", "1"))
+    with pytest.raises(ValueError, match="not a FHIR resource type"):
+        run(lambda c: c.search("../admin"))
+
+
+@respx.mock
+def test_connection_refused_is_unreachable() -> None:
+    respx.get(f"{BASE}/Patient/p").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(FhirError) as caught:
+        run(lambda c: c.read("Patient", "p"))
+    assert caught.value.kind == "unreachable"
+
+
+@respx.mock
+def test_timeout_is_a_timeout_and_not_retried() -> None:
+    route = respx.get(f"{BASE}/Patient/p").mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(FhirError) as caught:
+        run(lambda c: c.read("Patient", "p"))
+    assert caught.value.kind == "timeout"
+    assert route.call_count == 1
+
+
+# --- retries --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+@respx.mock
+def test_transient_status_is_retried(status: int) -> None:
     route = respx.get(f"{BASE}/Patient/p").mock(
         side_effect=[
-            httpx.Response(503, headers={"Retry-After": "0"}),
+            httpx.Response(status, headers={"Retry-After": "0"}),
+            httpx.Response(status, headers={"Retry-After": "0"}),
             httpx.Response(200, json={"resourceType": "Patient", "id": "p"}),
         ]
     )
-    patient = asyncio.run(_with_client(lambda c: c.read("Patient/p")))
+    patient = run(lambda c: c.read("Patient", "p"))
     assert patient == {"resourceType": "Patient", "id": "p"}
-    assert route.call_count == 2
+    assert route.call_count == 3
+    assert auth(route, 2) == f"Bearer {TOKEN}"
 
 
 @respx.mock
-def test_timeout_is_a_timeout() -> None:
-    respx.get(f"{BASE}/Patient/p").mock(side_effect=httpx.ReadTimeout("slow"))
-    with pytest.raises(FhirError) as caught:
-        asyncio.run(_with_client(lambda c: c.read("Patient/p")))
-    assert caught.value.kind == "timeout"
-
-
-TEMPLATES = {
-    "patient": "Patient/{{context.patientId}}",
-    "conditions": "Condition?patient={{context.patientId}}",
-    "observations": "Observation?patient={{context.patientId}}",
-}
-CONTEXT = {"patientId": "p 1", "userId": "Practitioner/x"}
-
-
-def _resolve(prefetch: dict[str, Any] | None, fhir: bool = True, **kw: Any) -> Any:
-    async def run() -> Any:
-        async with httpx.AsyncClient() as http:
-            client = FhirClient(http, BASE, "tok") if fhir else None
-            return await resolve(
-                prefetch=prefetch,
-                templates=TEMPLATES,
-                context=CONTEXT,
-                fhir=client,
-                deadline_seconds=kw.get("deadline", 2.0),
-                max_entries=kw.get("max_entries", 100),
-            )
-
-    return asyncio.run(run())
-
-
-@respx.mock
-def test_missing_keys_are_fetched_with_context_tokens_encoded() -> None:
-    route = respx.get(f"{BASE}/Observation", params={"patient": "p 1"}).mock(
-        return_value=httpx.Response(200, json=page([obs(1)]))
+def test_retries_are_bounded_then_a_server_error() -> None:
+    route = respx.get(f"{BASE}/Observation").mock(
+        return_value=httpx.Response(503, headers={"Retry-After": "0"})
     )
-    data = _resolve({"patient": {"resourceType": "Patient", "id": "p 1"}, "conditions": None})
-    assert route.called
-    assert data.fetched == ["observations"]
-    assert {r["resourceType"] for r in data.resources} == {"Patient", "Observation"}
+    with pytest.raises(FhirError) as caught:
+        run(lambda c: c.search("Observation"), retries=2)
+    assert (caught.value.kind, caught.value.status) == ("server", 503)
+    assert str(caught.value) == "FHIR server error (503)"
+    assert route.call_count == 3
 
 
 @respx.mock
-def test_failed_lab_query_is_unavailable_not_fatal() -> None:
-    respx.get(f"{BASE}/Observation").mock(return_value=httpx.Response(503))
-    data = _resolve({"patient": {"resourceType": "Patient", "id": "p"}, "conditions": None})
-    assert data.unavailable == {"Observation": "FHIR server error (503)"}
-
-
-def test_required_data_without_a_fhir_server_is_data_unavailable() -> None:
-    with pytest.raises(DataUnavailable, match="Patient could not be obtained"):
-        _resolve({"conditions": None, "observations": None}, fhir=False)
-
-
-def test_prefetch_entry_bound() -> None:
-    many = page([obs(i) for i in range(150)])
-    with pytest.raises(PrefetchTooLarge):
-        _resolve(
-            {
-                "patient": {"resourceType": "Patient", "id": "p"},
-                "conditions": None,
-                "observations": many,
-            },
-            max_entries=100,
-        )
+def test_a_long_retry_after_is_not_waited_for() -> None:
+    route = respx.get(f"{BASE}/Observation").mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "120"})
+    )
+    with pytest.raises(FhirError) as caught:
+        run(lambda c: c.search("Observation"))
+    assert caught.value.kind == "server"
+    assert route.call_count == 1
 
 
 @respx.mock
-def test_total_deadline_bounds_a_slow_server() -> None:
-    async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(5)
-        return httpx.Response(200, json=page([]))
+def test_no_retry_past_the_deadline() -> None:
+    route = respx.get(f"{BASE}/Observation").mock(
+        return_value=httpx.Response(503, headers={"Retry-After": "1"})
+    )
 
-    respx.get(f"{BASE}/Condition").mock(side_effect=slow)
-    with pytest.raises(DataUnavailable, match="too slow"):
-        _resolve(
-            {"patient": {"resourceType": "Patient", "id": "p"}, "observations": None}, deadline=0.3
-        )
+    async def call(client: FhirClient) -> SearchResult:
+        deadline = asyncio.get_running_loop().time() + 0.5
+        return await client.search("Observation", deadline=deadline)
+
+    with pytest.raises(FhirError) as caught:
+        run(call)
+    assert caught.value.status == 503
+    assert route.call_count == 1
+
+
+def test_retry_after_forms() -> None:
+    now = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds("Sun, 01 Mar 2026 12:00:05 GMT", now) == 5.0
+    assert retry_after_seconds("Sun, 01 Mar 2026 11:00:00 GMT", now) == 0.0
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
+
+
+@respx.mock
+def test_deadline_already_passed_sends_nothing() -> None:
+    route = respx.get(f"{BASE}/Patient/p").mock(return_value=httpx.Response(200))
+
+    async def call(client: FhirClient) -> Any:
+        return await client.read("Patient", "p", deadline=asyncio.get_running_loop().time())
+
+    with pytest.raises(FhirError) as caught:
+        run(call)
+    assert caught.value.kind == "timeout"
+    assert not route.called
+
+
+@respx.mock
+def test_no_token_no_authorization_header() -> None:
+    route = respx.get(f"{BASE}/Patient/p").mock(
+        return_value=httpx.Response(200, json={"resourceType": "Patient", "id": "p"})
+    )
+
+    async def main() -> Any:
+        async with httpx.AsyncClient() as http:
+            return await FhirClient(http, BASE).read("Patient", "p")
+
+    asyncio.run(main())
+    assert auth(route) is None
