@@ -208,7 +208,10 @@ def diagnosis(rule: Rule, s: Screening, window: Window) -> Outcome:
                 "Diagnosis has no onset or recorded date",
                 tuple(_cond_evidence(c) for c in histologic),
             )
-        best = dated[0]
+        inside = [c for c in dated if c.date is not None and window.contains(c.date)]
+        if not inside:
+            return _outside_window(dated[0], window)
+        best = inside[0]
         how = (
             "diagnosis code states adenocarcinoma"
             if best in confirmed
@@ -219,7 +222,8 @@ def diagnosis(rule: Rule, s: Screening, window: Window) -> Outcome:
             f"{best.display or 'Diagnosis'} on {_day(best)} ({how})",
             (_cond_evidence(best, how),),
         )
-    dated = [c for c in active if c.date is not None]
+    dated = [c for c in active if c.date is not None and window.contains(c.date)]
+    reports = [r for r in reports if r.date is not None and window.contains(r.date)]
     if reports and dated:
         report = reports[0]
         return Outcome(
@@ -236,6 +240,16 @@ def diagnosis(rule: Rule, s: Screening, window: Window) -> Outcome:
         "(adenocarcinoma not confirmed)",
         tuple(_cond_evidence(c) for c in active),
     )
+
+
+def _outside_window(condition: ConditionFact, window: Window) -> Outcome:
+    what = condition.display or "Diagnosis"
+    if condition.date is not None and condition.date > window.as_of:
+        why = "after the screening date"
+    else:
+        age = (window.as_of - condition.date).days if condition.date else "?"
+        why = f"{age} days ago, before this criterion's {window.days}-day window"
+    return Outcome(UNKNOWN, f"{what} dated {_day(condition)}, {why}", (_cond_evidence(condition),))
 
 
 # --------------------------------------------------------------------------- labs

@@ -222,15 +222,19 @@ C20 = (ICD10CM, "C20")
 HISTOLOGY = frozenset({(ICDO3, "8140/3")})
 
 
+def diagnose(rec: PatientRecord, lookback: int = 3650) -> CriterionResult:
+    return run(DIAGNOSIS, rec, lookback=lookback)
+
+
 def test_diagnosis_paths() -> None:
-    assert run(DIAGNOSIS, record(conditions=(cond(RECTAL_ADENO),))).status == "met"
-    with_histology = run(DIAGNOSIS, record(conditions=(cond(C20, histology=HISTOLOGY),)))
+    assert diagnose(record(conditions=(cond(RECTAL_ADENO),))).status == "met"
+    with_histology = diagnose(record(conditions=(cond(C20, histology=HISTOLOGY),)))
     assert with_histology.status == "met"
     assert with_histology.evidence[0].date == day(60).isoformat()
-    bare = run(DIAGNOSIS, record(conditions=(cond(C20),)))
+    bare = diagnose(record(conditions=(cond(C20),)))
     assert bare.status == "unknown"
     assert "without histology" in bare.reason
-    none = run(DIAGNOSIS, record())
+    none = diagnose(record())
     assert (none.status, none.reason) == ("not_met", "No rectal adenocarcinoma on record")
 
 
@@ -243,30 +247,37 @@ def test_histology_from_a_final_pathology_report() -> None:
         conclusion="Adenocarcinoma, moderately differentiated",
         conclusion_codes=frozenset({(SNOMED, "35917007")}),
     )
-    result = run(DIAGNOSIS, record(conditions=(cond(C20),), reports=(report,)))
+    result = diagnose(record(conditions=(cond(C20),), reports=(report,)))
     assert result.status == "met"
     assert [e.reference for e in result.evidence][1] == "DiagnosticReport/path"
     preliminary = DiagnosticReportFact(
         **{**{f: getattr(report, f) for f in report.__slots__}, "status": "preliminary"}
     )
-    assert run(DIAGNOSIS, record(conditions=(cond(C20),), reports=(preliminary,))).status == (
-        "unknown"
-    )
+    assert diagnose(record(conditions=(cond(C20),), reports=(preliminary,))).status == ("unknown")
 
 
 @pytest.mark.parametrize("verification", ["refuted", "entered-in-error"])
 def test_refuted_diagnosis_does_not_count(verification: str) -> None:
-    result = run(DIAGNOSIS, record(conditions=(cond(RECTAL_ADENO, verification=verification),)))
+    result = diagnose(record(conditions=(cond(RECTAL_ADENO, verification=verification),)))
     assert result.status == "not_met"
     assert "refuted or entered in error" in result.reason
 
 
 def test_resolved_or_undated_diagnosis_is_unknown() -> None:
-    resolved = run(DIAGNOSIS, record(conditions=(cond(RECTAL_ADENO, clinical="resolved"),)))
+    resolved = diagnose(record(conditions=(cond(RECTAL_ADENO, clinical="resolved"),)))
     assert resolved.status == "unknown"
     assert "resolved" in resolved.reason
-    undated = run(DIAGNOSIS, record(conditions=(cond(RECTAL_ADENO, days=None),)))
+    undated = diagnose(record(conditions=(cond(RECTAL_ADENO, days=None),)))
     assert undated.status == "unknown"
+
+
+def test_diagnosis_outside_the_window_is_unknown() -> None:
+    old = diagnose(record(conditions=(cond(RECTAL_ADENO, days=60),)), lookback=28)
+    assert old.status == "unknown"
+    assert "60 days ago, before this criterion's 28-day window" in old.reason
+    future = diagnose(record(conditions=(cond(RECTAL_ADENO, days=-5),)))
+    assert future.status == "unknown"
+    assert "after the screening date" in future.reason
 
 
 # --------------------------------------------------------------------------- lab_threshold
