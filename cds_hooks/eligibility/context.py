@@ -153,6 +153,23 @@ class Screening:
             cached = self._latest_cache[key] = self._search_latest(name, window)
         return cached
 
+    def same_day(self, name: str, fact: ObservationFact) -> list[ObservationFact]:
+        """Other counted, usable Observations of code set `name` dated the same day as `fact`.
+
+        Facts carry dates, not times, so none of them is "the most recent"; a rule that
+        would decide them differently must say so rather than pick one.
+        """
+        return [
+            other
+            for other in self.observations.get(name, ())
+            if other is not fact
+            and other.date == fact.date
+            and other.status in COUNTED_OBSERVATION_STATUSES
+            and other.problem is None
+            and other.value.data_absent_reason is None
+            and not other.value.is_empty
+        ]
+
     def _search_latest(self, name: str, window: Window) -> Candidate:
         if (why := self.unavailable("Observation")) is not None:
             return Candidate(None, f"Observations could not be retrieved ({why})")

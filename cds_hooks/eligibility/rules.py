@@ -253,13 +253,38 @@ def _outside_window(condition: ConditionFact, window: Window) -> Outcome:
 
 
 # --------------------------------------------------------------------------- labs
-def lab_threshold(rule: Rule, s: Screening, window: Window) -> Outcome:
-    label, op, threshold, unit = rule["label"], rule["op"], float(rule["value"]), rule["unit"]
-    code_set = s.code_set(rule["code_set"])
+OneResult = Callable[[Rule, Screening, ObservationFact], Outcome]
+
+
+def _latest_decides(rule: Rule, s: Screening, window: Window, one: OneResult) -> Outcome:
+    """Decide on the most recent qualifying result; results of the same day that would
+    decide differently make it unknown (facts have no time of day to order them)."""
     candidate = s.latest(rule["code_set"], window)
     if candidate.fact is None:
-        return _unknown_obs(label, candidate.reason)
-    fact = candidate.fact
+        return _unknown_obs(rule["label"], candidate.reason)
+    first = one(rule, s, candidate.fact)
+    others = s.same_day(rule["code_set"], candidate.fact)
+    if not others:
+        return first
+    outcomes = [first, *(one(rule, s, other) for other in others)]
+    if all(o.status == first.status for o in outcomes):
+        return first
+    joined = _join(UNKNOWN, outcomes)
+    return Outcome(
+        UNKNOWN,
+        f"{rule['label']}: {len(outcomes)} results on {_day(candidate.fact)} disagree "
+        f"({joined.reason})",
+        joined.evidence,
+    )
+
+
+def lab_threshold(rule: Rule, s: Screening, window: Window) -> Outcome:
+    return _latest_decides(rule, s, window, _lab_threshold_one)
+
+
+def _lab_threshold_one(rule: Rule, s: Screening, fact: ObservationFact) -> Outcome:
+    label, op, threshold, unit = rule["label"], rule["op"], float(rule["value"]), rule["unit"]
+    code_set = s.code_set(rule["code_set"])
     try:
         reading = read_number(fact.value, unit, code_set)
     except Undecidable as exc:
@@ -308,12 +333,12 @@ def _pick_range(ranges: Sequence[ReferenceRange], sex: str | None) -> ReferenceR
 
 
 def lab_uln_multiple(rule: Rule, s: Screening, window: Window) -> Outcome:
+    return _latest_decides(rule, s, window, _lab_uln_one)
+
+
+def _lab_uln_one(rule: Rule, s: Screening, fact: ObservationFact) -> Outcome:
     label, multiple = rule["label"], float(rule["max_multiple"])
     code_set = s.code_set(rule["code_set"])
-    candidate = s.latest(rule["code_set"], window)
-    if candidate.fact is None:
-        return _unknown_obs(label, candidate.reason)
-    fact = candidate.fact
     quantity = fact.value.quantity
     if quantity is None:
         return Outcome(

@@ -332,6 +332,25 @@ def test_not_final_newer_result_does_not_hide_an_older_final_one() -> None:
     assert run(ANC_RULE, rec).status == "met"
 
 
+def test_same_day_results_that_disagree_are_unknown() -> None:
+    rec = record(obs(ANC, q=1.2, unit="10*9/L", days=2), obs(ANC, q=2.4, unit="10*9/L", days=2))
+    result = run(ANC_RULE, rec)
+    assert result.status == "unknown"
+    assert f"2 results on {day(2).isoformat()} disagree" in result.reason
+    assert len(result.evidence) == 2
+    # Same day, same verdict: decided.
+    rec = record(obs(ANC, q=1.8, unit="10*9/L", days=2), obs(ANC, q=2.4, unit="10*9/L", days=2))
+    assert run(ANC_RULE, rec).status == "met"
+    # A preliminary result the same day is not a second opinion.
+    rec = record(
+        obs(ANC, q=2.4, unit="10*9/L", days=2),
+        obs(ANC, q=1.0, unit="10*9/L", days=2, status="preliminary"),
+    )
+    assert run(ANC_RULE, rec).status == "met"
+    tbil = record(obs(TBIL, q=1.0, unit="mg/dL", days=1), obs(TBIL, q=3.0, unit="mg/dL", days=1))
+    assert run(TBIL_RULE, tbil).status == "unknown"
+
+
 def test_data_absent_reason_is_unknown() -> None:
     result = run(ANC_RULE, record(obs(ANC, absent="error", days=2)))
     assert result.status == "unknown"
