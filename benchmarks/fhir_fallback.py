@@ -109,9 +109,9 @@ def main() -> None:
                         start = time.perf_counter()
                         url: str | None = f"{fhir}/{query}"
                         while url:  # a complete query: every page, as the service reads it
-                            page = client.get(url)
-                            page.raise_for_status()
-                            links = orjson.loads(page.content).get("link", [])
+                            reply = client.get(url)
+                            reply.raise_for_status()
+                            links = orjson.loads(reply.content).get("link", [])
                             url = next((x["url"] for x in links if x["relation"] == "next"), None)
                         single.append((time.perf_counter() - start) * 1000)
                     slowest_ms.append(max(single))
