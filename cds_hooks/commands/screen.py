@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cds_hooks.eligibility import Engine, ScreeningResult
+from cds_hooks.eligibility.values import fmt
 from cds_hooks.trials import TrialDefinitionError
 from fhir_mappings.bundle import BundleError, resources_from_bundle
 from fhir_mappings.record import RecordError, build_record
@@ -84,7 +85,14 @@ def _value(evidence: list[dict[str, Any]]) -> tuple[str, str]:
         return "", ""
     first = evidence[0]
     value = first["value"]
-    shown = "" if value is None else str(value)
+    if value is None:
+        shown = ""
+    elif isinstance(value, bool):
+        shown = "yes" if value else "no"
+    elif isinstance(value, float):
+        shown = fmt(value)  # 245 rather than 245.0
+    else:
+        shown = str(value)
     if first["unit"] and first["unit"] != "a":
         shown = f"{shown} {first['unit']}"
     return shown, first["date"] or ""

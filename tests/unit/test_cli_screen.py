@@ -84,6 +84,8 @@ def test_text_output_is_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     header = next(line for line in out.splitlines() if line.startswith("criterion"))
     assert header.split() == ["criterion", "status", "value", "date", "reason"]
     assert any(line.startswith("anc ") and " met " in line for line in out.splitlines())
+    platelets = next(line for line in out.splitlines() if line.startswith("platelets "))
+    assert platelets.split()[2:4] == ["245", "10*9/L"]  # numbers as people write them
 
 
 def test_json_output_is_the_engine_result(capsys: pytest.CaptureFixture[str]) -> None:
