@@ -865,7 +865,8 @@ def distance(rule: Rule, s: Screening, window: Window) -> Outcome:
 
 
 def measurable_disease(rule: Rule, s: Screening, window: Window) -> Outcome:
-    flag = s.latest(rule["flag_code_set"], window).fact
+    flag_search = s.latest(rule["flag_code_set"], window)
+    flag = flag_search.fact
     if flag is not None and flag.value.boolean is not None:
         evidence = (_obs_evidence(flag),)
         if flag.value.boolean:
@@ -893,8 +894,12 @@ def measurable_disease(rule: Rule, s: Screening, window: Window) -> Outcome:
             except Undecidable:
                 continue
     if not sizes:
+        # Say why the RECIST record did not count (stale, preliminary...) when there is one.
+        detail = flag_search.reason.partition("; ")[2]
         return Outcome(
-            UNKNOWN, f"No RECIST assessment or tumour size in the last {window.days} days"
+            UNKNOWN,
+            f"No RECIST assessment or tumour size in the last {window.days} days"
+            + (f" ({detail})" if detail else ""),
         )
     size, fact = max(sizes, key=lambda x: x[0])
     evidence = (_obs_evidence(fact),)

@@ -781,6 +781,9 @@ def test_measurable_disease_paths() -> None:
     small = run(MEASURABLE, record(obs(SIZE, q=8, unit="mm")), lookback=90)
     assert small.status == "unknown"
     assert run(MEASURABLE, record(), lookback=90).status == "unknown"
+    preliminary = run(MEASURABLE, record(obs(RECIST, boolean=True, status="preliminary")))
+    assert preliminary.status == "unknown"
+    assert "a preliminary result on" in preliminary.reason
 
 
 # --------------------------------------------------------------------------- medications
