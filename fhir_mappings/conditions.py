@@ -7,36 +7,67 @@ from typing import Any
 
 from fhir_mappings._read import as_dict, as_list, codes_of, display_of, first_code
 from fhir_mappings.dates import first_full_date
-from fhir_mappings.facts import ConditionFact
+from fhir_mappings.facts import Code, ConditionFact
 
 HISTOLOGY_EXTENSION = (
     "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
 )
+CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+
+def _status(concept: Any, system: str) -> str | None:
+    """The code from the HL7 status system when present, else the first code.
+
+    EHRs may put a local coding first (e.g. Epic's own problem-list status); "refuted" or
+    "entered-in-error" must still be seen when the standard coding comes second.
+    """
+    for coding in as_list(as_dict(concept).get("coding")):
+        coding = as_dict(coding)
+        code = coding.get("code")
+        if coding.get("system") == system and type(code) is str and code:
+            return code
+    return first_code(concept)
 
 
 def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
+    """Never raises; a missing id or an unreadable date is named in `problem`.
+
+    The date is onset[x] (dateTime, or a Period's start) and else recordedDate. Unlike an
+    Observation's effective date, a partial onset ("2019") is common and is passed over for
+    recordedDate, which is a full date no earlier than the diagnosis.
+    """
+    resource = as_dict(resource)
+    problems: list[str] = []
+    rid = resource.get("id")
+    ref = f"Condition/{rid}" if type(rid) is str and rid else "Condition/(no id)"
+    if ref == "Condition/(no id)":
+        problems.append("the resource has no id")
     onset_period = as_dict(resource.get("onsetPeriod"))
-    when, bad_date = first_full_date(
+    when, why = first_full_date(
         resource.get("onsetDateTime"), onset_period.get("start"), resource.get("recordedDate")
     )
-    histology: set[tuple[str, str]] = set()
+    if when is None and why is not None:
+        problems.append(f"onset date {why}")
+    histology: set[Code] = set()
     for extension in as_list(resource.get("extension")):
         extension = as_dict(extension)
         if extension.get("url") == HISTOLOGY_EXTENSION:
             histology |= codes_of(extension.get("valueCodeableConcept"))
     profiles = frozenset(
-        p for p in as_list(as_dict(resource.get("meta")).get("profile")) if isinstance(p, str)
+        p for p in as_list(as_dict(resource.get("meta")).get("profile")) if type(p) is str
     )
+    code = resource.get("code")
     return ConditionFact(
-        ref=f"Condition/{resource.get('id')}",
-        codes=codes_of(resource.get("code")),
-        clinical_status=first_code(resource.get("clinicalStatus")),
-        verification_status=first_code(resource.get("verificationStatus")),
+        ref=ref,
+        codes=codes_of(code),
+        clinical_status=_status(resource.get("clinicalStatus"), CLINICAL_STATUS_SYSTEM),
+        verification_status=_status(resource.get("verificationStatus"), VERIFICATION_STATUS_SYSTEM),
         date=when,
         body_sites=codes_of(resource.get("bodySite")),
         histology=frozenset(histology),
         profiles=profiles,
         category=codes_of(resource.get("category")),
-        display=display_of(resource.get("code")),
-        problem="its onset date is not a full date" if when is None and bad_date else None,
+        display=display_of(code),
+        problem="; ".join(problems) or None,
     )

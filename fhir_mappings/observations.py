@@ -1,7 +1,12 @@
-"""Observation → ObservationFact."""
+"""Observation → ObservationFact.
+
+Never raises on odd input: whatever cannot be read is named in `problem`, and the engine
+then treats the result as unusable (with that reason) instead of guessing.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,62 +16,101 @@ from fhir_mappings._read import (
     as_list,
     codes_of,
     display_of,
+    first_code,
     quantity,
     reference_ranges,
 )
-from fhir_mappings.dates import first_full_date
+from fhir_mappings.dates import first_present_date
 from fhir_mappings.facts import ObservationComponent, ObservationFact, ObservationValue
+
+# value[x] types that eligibility has no reading for; present, they make the value unusable
+# (named in `problem`) rather than silently empty.
+_UNREAD_VALUES = (
+    "valueRange",
+    "valueRatio",
+    "valueSampledData",
+    "valueTime",
+    "valueDateTime",
+    "valuePeriod",
+)
 
 
 def _value(raw: Mapping[str, Any]) -> ObservationValue:
     """value[x] of an Observation or component; raises BadValue when present but unusable."""
     absent = raw.get("dataAbsentReason")
-    absent_code = None
+    absent_reason = None
     if absent is not None:
-        absent_code = display_of(absent) or "data absent"
+        # Text/display first: it ends up in the reason a clinician reads.
+        absent_reason = display_of(absent) or first_code(absent) or "data absent"
     if "valueQuantity" in raw:
-        return ObservationValue(
-            quantity=quantity(raw["valueQuantity"]), data_absent_reason=absent_code
-        )
+        found = quantity(raw["valueQuantity"])
+        if found is not None and not math.isfinite(found.value):
+            raise BadValue(f"quantity value {found.value!r} is not a finite number")
+        return ObservationValue(quantity=found, data_absent_reason=absent_reason)
     if "valueCodeableConcept" in raw:
-        concept = raw["valueCodeableConcept"]
-        text = as_dict(concept).get("text")
-        return ObservationValue(
-            codes=codes_of(concept),
-            text=text if isinstance(text, str) else None,
-            data_absent_reason=absent_code,
-        )
+        concept = as_dict(raw["valueCodeableConcept"])
+        text = concept.get("text")
+        codes = codes_of(concept)
+        text = text if type(text) is str and text else None
+        if not codes and text is None:
+            raise BadValue("valueCodeableConcept has neither a coding nor text")
+        return ObservationValue(codes=codes, text=text, data_absent_reason=absent_reason)
     if "valueInteger" in raw:
         value = raw["valueInteger"]
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise BadValue(f"valueInteger {value!r} is not an integer")
-        return ObservationValue(integer=value, data_absent_reason=absent_code)
+        if type(value) is not int:
+            # JSON 2.0 (a float) is not an integer either: an ECOG of 1.5 must not read as 1.
+            raise BadValue(f"valueInteger {_short(value)} is not an integer")
+        return ObservationValue(integer=value, data_absent_reason=absent_reason)
     if "valueBoolean" in raw:
         value = raw["valueBoolean"]
-        if not isinstance(value, bool):
-            raise BadValue(f"valueBoolean {value!r} is not a boolean")
-        return ObservationValue(boolean=value, data_absent_reason=absent_code)
+        if type(value) is not bool:
+            # "false" as a string would be truthy in a careless reader.
+            raise BadValue(f"valueBoolean {_short(value)} is not a boolean")
+        return ObservationValue(boolean=value, data_absent_reason=absent_reason)
     if "valueString" in raw:
         value = raw["valueString"]
-        return ObservationValue(
-            text=value if isinstance(value, str) else None, data_absent_reason=absent_code
-        )
-    return ObservationValue(data_absent_reason=absent_code)
+        if type(value) is not str:
+            raise BadValue(f"valueString {_short(value)} is not a string")
+        return ObservationValue(text=value, data_absent_reason=absent_reason)
+    for key in _UNREAD_VALUES:
+        if key in raw:
+            raise BadValue(f"{key} is not a value type eligibility reads")
+    return ObservationValue(data_absent_reason=absent_reason)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
-    ref = f"Observation/{resource.get('id')}"
+    resource = as_dict(resource)
     problems: list[str] = []
-    effective_period = as_dict(resource.get("effectivePeriod"))
-    when, bad_date = first_full_date(
+    rid = resource.get("id")
+    if type(rid) is str and rid:
+        ref = f"Observation/{rid}"
+    else:
+        ref = "Observation/(no id)"
+        problems.append("the resource has no id")
+
+    # effective[x] is a choice: the one element present decides the date, and a partial
+    # one ("2026-02") is not replaced by `issued`, which is later than the sample was taken
+    # and would make the result look more recent than it is. Only without any effective[x]
+    # does `issued` (the release time) stand in.
+    period = as_dict(resource.get("effectivePeriod"))
+    when, why = first_present_date(
         resource.get("effectiveDateTime"),
+        period.get("start"),
+        period.get("end"),
         resource.get("effectiveInstant"),
-        effective_period.get("start"),
-        effective_period.get("end"),
-        resource.get("issued"),
     )
-    if when is None and bad_date:
-        problems.append("its date is not a full date")
+    if why is not None:
+        problems.append(f"effective date {why}")
+    elif when is None:
+        when, why = first_present_date(resource.get("issued"))
+        if why is not None:
+            problems.append(f"issued date {why}")
+
     try:
         value = _value(resource)
     except BadValue as exc:
@@ -88,15 +132,16 @@ def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
             )
         )
     status = resource.get("status")
+    code = resource.get("code")
     return ObservationFact(
         ref=ref,
-        codes=codes_of(resource.get("code")),
-        status=status if isinstance(status, str) else None,
+        codes=codes_of(code),
+        status=status if type(status) is str else None,
         date=when,
         value=value,
         reference_ranges=reference_ranges(resource.get("referenceRange")),
         components=tuple(components),
         interpretation=codes_of(resource.get("interpretation")),
-        display=display_of(resource.get("code")),
+        display=display_of(code),
         problem="; ".join(problems) or None,
     )

@@ -5,25 +5,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fhir_mappings._read import as_dict
 from fhir_mappings.dates import parse_date
 from fhir_mappings.facts import PatientFact
 
 
 def parse_patient(resource: Mapping[str, Any]) -> PatientFact:
-    raw_birth = resource.get("birthDate")
-    birth, precision = parse_date(raw_birth)
+    """Never raises; a missing id or an unreadable birthDate is named in `problem` (which
+    the age rule shows when there is no birth date, so nothing else goes there).
+
+    A partial birthDate ("1950", "1950-06") is kept with its precision: the age rule then
+    decides only when every possible age agrees.
+    """
+    resource = as_dict(resource)
+    problems: list[str] = []
+    rid = resource.get("id")
+    ref = f"Patient/{rid}" if type(rid) is str and rid else "Patient/(no id)"
+    if ref == "Patient/(no id)":
+        problems.append("the Patient resource has no id")
+    birth = parse_date(resource.get("birthDate"))
+    if birth.reason is not None:
+        problems.append(f"birthDate {birth.reason.removeprefix('date ')}")
     gender = resource.get("gender")
-    deceased = resource.get("deceasedBoolean") is True or isinstance(
-        resource.get("deceasedDateTime"), str
+    # deceasedDateTime is a death date whatever its precision; a malformed one still says
+    # the patient died, so any string counts.
+    deceased = (
+        resource.get("deceasedBoolean") is True or type(resource.get("deceasedDateTime")) is str
     )
-    problem = None
-    if raw_birth is not None and birth is None:
-        problem = f"birthDate {raw_birth!r} is not a date"
     return PatientFact(
-        ref=f"Patient/{resource.get('id')}",
-        birth_date=birth,
-        birth_date_precision=precision,
-        gender=gender if isinstance(gender, str) else None,
+        ref=ref,
+        birth_date=birth.value,
+        birth_date_precision=birth.precision,
+        gender=gender if type(gender) is str else None,
         deceased=deceased,
-        problem=problem,
+        problem="; ".join(problems) or None,
     )
