@@ -1,4 +1,4 @@
-"""FHIR Bundle → the resources it holds."""
+"""FHIR Bundle → the resources it holds, and the OperationOutcomes that came with them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 from fhir_mappings._read import as_dict, as_list
 
+# Every Bundle type that can carry one patient's current resources. "history" is refused:
+# it holds past versions of the same resources, which would read as separate results.
 BUNDLE_TYPES = frozenset(
     {
         "collection",
@@ -17,34 +19,62 @@ BUNDLE_TYPES = frozenset(
         "batch-response",
         "document",
         "message",
-        "history",
     }
 )
 
 
 class BundleError(ValueError):
-    """The input is not a FHIR Bundle we can read; the message is user-facing."""
+    """The input is not a FHIR Bundle we can read; the message is one user-facing line."""
 
 
-def _check(bundle: Any) -> Mapping[str, Any]:
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _entries(bundle: Any) -> list[Any]:
     if not isinstance(bundle, Mapping):
-        raise BundleError("input is not a JSON object")
-    if bundle.get("resourceType") != "Bundle":
-        raise BundleError(f"resourceType is {bundle.get('resourceType')!r}, expected 'Bundle'")
-    if bundle.get("type") not in BUNDLE_TYPES:
-        raise BundleError(f"Bundle.type {bundle.get('type')!r} is not supported")
-    return bundle
+        what = "a list" if isinstance(bundle, list) else type(bundle).__name__
+        raise BundleError(f"input is not a JSON object (got {what}); expected a FHIR Bundle")
+    resource_type = bundle.get("resourceType")
+    if resource_type != "Bundle":
+        if resource_type is None:
+            raise BundleError("input has no resourceType; expected a FHIR Bundle")
+        raise BundleError(f"resourceType is {_short(resource_type)}, expected 'Bundle'")
+    bundle_type = bundle.get("type")
+    if bundle_type not in BUNDLE_TYPES:
+        if bundle_type is None:
+            raise BundleError("Bundle has no type")
+        if bundle_type == "history":
+            raise BundleError("Bundle.type 'history' is not supported (it holds past versions)")
+        raise BundleError(
+            f"Bundle.type {_short(bundle_type)} is not supported "
+            f"(expected one of {', '.join(sorted(BUNDLE_TYPES))})"
+        )
+    entries = bundle.get("entry")
+    if entries is None:
+        return []
+    if type(entries) is not list:
+        raise BundleError("Bundle.entry is not a list")
+    return entries
 
 
 def resources_from_bundle(bundle: Any) -> list[dict[str, Any]]:
-    """Every entry.resource, except search outcomes (OperationOutcome with mode outcome)."""
-    entries = as_list(_check(bundle).get("entry"))
+    """Every entry.resource in order, except search outcomes (search.mode = outcome; see
+    `outcomes_from_bundle`). Entries without a resource (e.g. a batch-response entry that
+    only has a `response`) are skipped. A resource that is not an object with a resourceType
+    raises BundleError: it would otherwise be lost without trace.
+    """
     resources = []
-    for entry in entries:
+    for index, entry in enumerate(_entries(bundle)):
         entry = as_dict(entry)
         resource = entry.get("resource")
-        if not isinstance(resource, dict):
+        if resource is None:
             continue
+        if type(resource) is not dict:
+            raise BundleError(f"Bundle.entry[{index}].resource is not a JSON object")
+        if type(resource.get("resourceType")) is not str:
+            raise BundleError(f"Bundle.entry[{index}].resource has no resourceType")
         if as_dict(entry.get("search")).get("mode") == "outcome":
             continue
         resources.append(resource)
@@ -52,13 +82,23 @@ def resources_from_bundle(bundle: Any) -> list[dict[str, Any]]:
 
 
 def outcomes_from_bundle(bundle: Any) -> list[dict[str, Any]]:
-    """OperationOutcome entries of a Bundle (Epic sends warnings as search.mode=outcome)."""
-    return [
-        resource
-        for entry in as_list(_check(bundle).get("entry"))
-        if isinstance(resource := as_dict(entry).get("resource"), dict)
-        and resource.get("resourceType") == "OperationOutcome"
-    ]
+    """Every OperationOutcome that came with the Bundle: search outcomes (Epic sends its
+    warnings and errors as entries with search.mode = outcome), OperationOutcome entries,
+    and the `response.outcome` of batch/transaction responses. The caller decides what an
+    error or fatal issue means (usually: that data could not be obtained)."""
+    outcomes = []
+    for entry in _entries(bundle):
+        entry = as_dict(entry)
+        resource = entry.get("resource")
+        if type(resource) is dict and resource.get("resourceType") == "OperationOutcome":
+            outcomes.append(resource)
+        response_outcome = as_dict(entry.get("response")).get("outcome")
+        if (
+            type(response_outcome) is dict
+            and response_outcome.get("resourceType") == "OperationOutcome"
+        ):
+            outcomes.append(response_outcome)
+    return outcomes
 
 
 def next_link(bundle: Mapping[str, Any]) -> str | None:

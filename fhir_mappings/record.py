@@ -1,12 +1,18 @@
-"""Resources of one patient → PatientRecord."""
+"""Resources of one patient → PatientRecord.
+
+Nothing is dropped without trace: a resource that is present but unusable (no id, another
+patient's, two conflicting versions, a parser failure) is listed in `PatientRecord.skipped`
+with the reason; resource types eligibility does not read (Encounter, OperationOutcome ...)
+are ignored, except Medication, which medication orders may reference.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, TypeVar
 
-from fhir_mappings._read import reference_id
+from fhir_mappings._read import as_dict, reference_id
 from fhir_mappings.conditions import parse_condition
 from fhir_mappings.facts import (
     ConditionFact,
@@ -22,65 +28,185 @@ from fhir_mappings.patient import parse_patient
 from fhir_mappings.procedures import parse_procedure
 from fhir_mappings.reports import parse_report
 
+Resource = Mapping[str, Any]
+_Fact = TypeVar(
+    "_Fact", ObservationFact, ConditionFact, ProcedureFact, MedicationFact, DiagnosticReportFact
+)
+
+_PARSERS: dict[str, Callable[[Resource], Any]] = {
+    "Observation": parse_observation,
+    "Condition": parse_condition,
+    "Procedure": parse_procedure,
+    "DiagnosticReport": parse_report,
+}
+# Types whose duplicates matter: the ones read into facts, and Medication (referenced).
+_KEPT_TYPES = frozenset(_PARSERS) | MEDICATION_TYPES | {"Patient", "Medication"}
+
 
 class RecordError(ValueError):
-    """The resources cannot form one patient's record; the message is user-facing."""
+    """The resources cannot form one patient's record; the message is user-facing and
+    carries no patient data (it may be logged)."""
 
 
-def _subject(resource: Mapping[str, Any]) -> str | None:
-    return reference_id(resource.get("subject") or resource.get("patient"))
+def _id(resource: Resource) -> str | None:
+    rid = resource.get("id")
+    return rid if type(rid) is str and rid else None
 
 
-def _newest_first(facts: list[Any]) -> tuple[Any, ...]:
+def _last_updated(resource: Resource) -> datetime | None:
+    value = as_dict(resource.get("meta")).get("lastUpdated")
+    if type(value) is not str:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    # Only instants with an offset compare safely across servers.
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _version(resource: Resource) -> int | None:
+    value = as_dict(resource.get("meta")).get("versionId")
+    return int(value) if type(value) is str and value.isdecimal() else None
+
+
+def _newer(a: Resource, b: Resource) -> Resource | None:
+    """The more recent of two versions of one resource, or None when it cannot be told."""
+    a_time, b_time = _last_updated(a), _last_updated(b)
+    if a_time is not None and b_time is not None and a_time != b_time:
+        return a if a_time > b_time else b
+    a_version, b_version = _version(a), _version(b)
+    if a_version is not None and b_version is not None and a_version != b_version:
+        return a if a_version > b_version else b
+    return None
+
+
+def _deduplicate(resources: list[Resource], skipped: list[tuple[str, str]]) -> list[Resource]:
+    """One resource per Type/id. Paged searches and merged prefetch keys can repeat a
+    resource; identical copies collapse silently (no information is lost). Different
+    versions keep the newer (meta.lastUpdated, else a numeric meta.versionId); when that
+    cannot be told both are skipped, since either could be the stale one."""
+    kept: dict[str, Resource] = {}
+    conflicted: set[str] = set()
+    for resource in resources:
+        rid = _id(resource)
+        resource_type = resource.get("resourceType")
+        if rid is None or resource_type not in _KEPT_TYPES:
+            continue
+        ref = f"{resource_type}/{rid}"
+        earlier = kept.get(ref)
+        if earlier is None:
+            kept[ref] = resource
+        elif earlier != resource:
+            newer = _newer(earlier, resource)
+            if newer is None:
+                conflicted.add(ref)
+            else:
+                kept[ref] = newer
+    result = []
+    seen: set[str] = set()
+    for resource in resources:
+        rid = _id(resource)
+        resource_type = resource.get("resourceType")
+        if rid is None or resource_type not in _KEPT_TYPES:
+            result.append(resource)  # judged later (no id, or a type we do not read)
+            continue
+        ref = f"{resource_type}/{rid}"
+        if ref in seen:
+            continue
+        seen.add(ref)
+        if ref in conflicted:
+            if resource_type == "Patient":
+                raise RecordError(
+                    "the Patient resource appears twice with different content "
+                    "and no way to tell which is current"
+                )
+            skipped.append(
+                (ref, "appears twice with different content; cannot tell which is current")
+            )
+            continue
+        result.append(kept[ref])
+    return result
+
+
+def _newest_first(facts: list[_Fact]) -> tuple[_Fact, ...]:
+    # Stable: same-day facts keep their input order. Undated facts go last, so the engine
+    # can stop at the first match when it wants the most recent result.
     return tuple(sorted(facts, key=lambda f: f.date or date.min, reverse=True))
 
 
 def build_record(
-    resources: Iterable[Mapping[str, Any]], *, unavailable: Mapping[str, str] | None = None
+    resources: Iterable[Resource], *, unavailable: Mapping[str, str] | None = None
 ) -> PatientRecord:
-    resources = [r for r in resources if isinstance(r, Mapping)]
-    patients = {str(r.get("id")): r for r in resources if r.get("resourceType") == "Patient"}
+    """One patient's facts. Raises RecordError when there is no Patient resource, when there
+    are several different ones, or when the Patient has no id (nothing could be matched
+    to it). `unavailable` (resource type → why it could not be obtained) is kept as is."""
+    skipped: list[tuple[str, str]] = []
+    given = []
+    for position, resource in enumerate(resources):
+        if isinstance(resource, Mapping):
+            given.append(resource)
+        else:
+            skipped.append((f"(input item {position})", "not a FHIR resource (not an object)"))
+    patients = [r for r in given if r.get("resourceType") == "Patient"]
     if not patients:
         raise RecordError("no Patient resource")
-    if len(patients) > 1:
-        raise RecordError(f"{len(patients)} different Patient resources; expected one patient")
-    patient_resource = next(iter(patients.values()))
-    patient = parse_patient(patient_resource)
-    medications_by_ref = {
-        f"Medication/{r.get('id')}": r for r in resources if r.get("resourceType") == "Medication"
-    }
+    if any(_id(p) is None for p in patients):
+        raise RecordError("the Patient resource has no id")
+    patient_ids = {_id(p) for p in patients}
+    if len(patient_ids) > 1:
+        raise RecordError(
+            f"{len(patient_ids)} different Patient resources; expected one patient's record"
+        )
+    given = _deduplicate(given, skipped)
+    patient = parse_patient(next(r for r in given if r.get("resourceType") == "Patient"))
+    patient_id = patient.ref.split("/", 1)[1]
+    # A urn:uuid reference points to an entry of the same Bundle (transaction/batch); it is
+    # matched by the Synthea-style convention that the urn's uuid is the resource's id.
+    own_refs = frozenset({patient.ref, f"urn:uuid:{patient_id}"})
+    medications_by_ref: dict[str, Resource] = {}
+    for resource in given:
+        if resource.get("resourceType") == "Medication" and (rid := _id(resource)):
+            medications_by_ref[f"Medication/{rid}"] = resource
+            medications_by_ref[f"urn:uuid:{rid}"] = resource
+
     observations: list[ObservationFact] = []
     conditions: list[ConditionFact] = []
     procedures: list[ProcedureFact] = []
     medications: list[MedicationFact] = []
     reports: list[DiagnosticReportFact] = []
-    skipped: list[tuple[str, str]] = []
-    parsers: dict[str, tuple[Callable[[Mapping[str, Any]], Any], list[Any]]] = {
-        "Observation": (parse_observation, observations),
-        "Condition": (parse_condition, conditions),
-        "Procedure": (parse_procedure, procedures),
-        "DiagnosticReport": (parse_report, reports),
+    buckets: dict[str, list[Any]] = {
+        "Observation": observations,
+        "Condition": conditions,
+        "Procedure": procedures,
+        "DiagnosticReport": reports,
+        "MedicationRequest": medications,
+        "MedicationStatement": medications,
     }
-    for resource in resources:
-        resource_type = resource.get("resourceType")
-        if resource_type not in parsers and resource_type not in MEDICATION_TYPES:
+    for resource in given:
+        kind = resource.get("resourceType")
+        bucket = buckets.get(kind) if type(kind) is str else None
+        if bucket is None:
             continue
-        ref = f"{resource_type}/{resource.get('id')}"
-        if not isinstance(resource.get("id"), str):
-            skipped.append((ref, "resource has no id"))
+        resource_type = str(kind)
+        rid = _id(resource)
+        if rid is None:
+            skipped.append((f"{resource_type}/(no id)", "the resource has no id"))
             continue
-        subject = _subject(resource)
-        if subject is not None and subject != patient.ref and not subject.startswith("urn:"):
-            # Never mix another patient's data into this record.
+        ref = f"{resource_type}/{rid}"
+        subject = reference_id(resource.get("subject") or resource.get("patient"))
+        # Never mix another patient's data into this record. Any other urn is accepted: in
+        # a transaction or batch it can only name an entry of the same Bundle, and the
+        # Bundle's only Patient is this one.
+        if subject is not None and subject not in own_refs and not subject.startswith("urn:"):
             skipped.append((ref, f"belongs to {subject}, not {patient.ref}"))
             continue
         try:
             if resource_type in MEDICATION_TYPES:
-                medications.append(parse_medication(resource, medications_by_ref))
+                bucket.append(parse_medication(resource, medications_by_ref))
             else:
-                parse, bucket = parsers[str(resource_type)]
-                bucket.append(parse(resource))
-        except Exception as exc:  # a parser bug must not drop the patient
+                bucket.append(_PARSERS[resource_type](resource))
+        except Exception as exc:  # a parser bug must not lose the patient or the resource
             skipped.append((ref, f"unreadable ({type(exc).__name__})"))
     return PatientRecord(
         patient=patient,
