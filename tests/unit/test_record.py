@@ -300,7 +300,9 @@ def test_medication_reference_is_resolved_from_the_record() -> None:
 
 
 def test_resources_without_id_and_non_objects_are_listed_not_dropped() -> None:
-    record = build_record([PATIENT, obs("x", "2026-02-01", id=None), "Observation/1", None])
+    # Input typed as Mapping, but JSON from outside can hold anything.
+    given: list[Any] = [PATIENT, obs("x", "2026-02-01", id=None), "Observation/1", None]
+    record = build_record(given)
     assert record.observations == ()
     assert record.skipped == (
         ("(input item 2)", "not a FHIR resource (not an object)"),
@@ -432,14 +434,14 @@ def test_garbage_never_raises_and_nothing_vanishes(
     resources: list[dict[str, Any]], patient: dict[str, Any]
 ) -> None:
     record = build_record([{**patient, "resourceType": "Patient", "id": "p1"}, *resources])
-    facts = (
-        *record.observations,
-        *record.conditions,
-        *record.procedures,
-        *record.reports,
-        *record.medications,
-    )
-    accounted = {f.ref for f in facts} | {ref for ref, _ in record.skipped}
+    refs = [
+        *(f.ref for f in record.observations),
+        *(f.ref for f in record.conditions),
+        *(f.ref for f in record.procedures),
+        *(f.ref for f in record.reports),
+        *(f.ref for f in record.medications),
+    ]
+    accounted = set(refs) | {ref for ref, _ in record.skipped}
     for resource in resources:
         if resource["resourceType"] in ("Medication", "Encounter"):
             continue
