@@ -12,13 +12,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cds_hooks import __version__, logs
-from cds_hooks.api import errors
+from cds_hooks.api import errors, wire
+from cds_hooks.api.middleware import RequestLog
 from cds_hooks.api.routes import router
 from cds_hooks.auth import Authenticator
 from cds_hooks.eligibility import Engine
 from cds_hooks.feedback import make_store
 from cds_hooks.issuers import parse_trusted_issuers
-from cds_hooks.prefetch import build_templates
+from cds_hooks.prefetch import prefetch_templates
 from cds_hooks.replay import make_replay_cache
 from cds_hooks.services import build_services
 from cds_hooks.settings import Settings, get_settings
@@ -42,8 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Fail at start-up, not on the first request: bad trials, code sets or issuer config.
     engine = Engine.default(settings.trials_dir)
     issuers = parse_trusted_issuers(settings.trusted_issuers)
-    templates = build_templates(list(engine.trials.values()), engine.terminology)
+    templates = prefetch_templates(list(engine.trials.values()), engine.terminology)
     services = build_services(list(engine.trials.values()), templates)
+    # The wire schemas are compiled once, here, not on the first request.
+    for definition in wire.REQUEST_DEFINITIONS:
+        wire.validator(definition)
+    # api.middleware.RequestLog writes the one JSON line per request; the server's own
+    # access line would repeat it as unstructured text (with the client address).
+    logging.getLogger("uvicorn.access").disabled = True
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+    # Added last, so outermost: CORS preflights and errors are logged too.
+    app.add_middleware(RequestLog)
     errors.install(app)
     app.include_router(router)
     return app

@@ -10,7 +10,7 @@ is about.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from cds_hooks.eligibility import ScreeningResult, TrialResult
@@ -45,21 +45,56 @@ def has_target_condition(
     )
 
 
+def _order_concept(resource: Mapping[str, Any], medications: Mapping[str, Any]) -> Any:
+    """What an order orders: the medication of a MedicationRequest (inline, contained or
+    a Medication elsewhere in draftOrders), else the code of a ServiceRequest/Procedure."""
+    if resource.get("medicationCodeableConcept") is not None:
+        return resource["medicationCodeableConcept"]
+    reference = resource.get("medicationReference")
+    if isinstance(reference, dict) and isinstance(reference.get("reference"), str):
+        ref = reference["reference"]
+        if ref.startswith("#"):
+            for contained in resource.get("contained") or []:
+                if isinstance(contained, dict) and contained.get("id") == ref[1:]:
+                    return contained.get("code")
+        medication = medications.get(ref)
+        if isinstance(medication, dict):
+            return medication.get("code")
+        return None
+    return resource.get("code")
+
+
 def starts_treatment(
-    draft_orders: Mapping[str, Any] | None, trial: TrialDefinition, terminology: Terminology
+    draft_orders: Mapping[str, Any] | None,
+    trial: TrialDefinition,
+    terminology: Terminology,
+    *,
+    selected: Collection[str] | None = None,
 ) -> list[str]:
-    """Display names of draft orders that start the trial's treatment."""
+    """Display names of draft orders that start the trial's treatment; with `selected`
+    (order-select `selections`, "Type/id"), only those orders count."""
     if not draft_orders or not trial.treatment_code_sets:
         return []
     sets = [terminology.code_set(n) for n in trial.treatment_code_sets]
+    resources = [
+        e["resource"]
+        for e in draft_orders.get("entry") or []
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
+    medications = {
+        f"Medication/{r.get('id')}": r for r in resources if r.get("resourceType") == "Medication"
+    }
     found = []
-    for entry in draft_orders.get("entry") or []:
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
+    for resource in resources:
+        if resource.get("resourceType") == "Medication":
             continue
-        concept = resource.get("medicationCodeableConcept") or resource.get("code")
+        if selected is not None and f"{resource.get('resourceType')}/{resource.get('id')}" not in (
+            selected
+        ):
+            continue
+        concept = _order_concept(resource, medications)
         if any(s.matches(codes_of(concept)) for s in sets):
-            text = (concept or {}).get("text") if isinstance(concept, dict) else None
+            text = concept.get("text") if isinstance(concept, dict) else None
             found.append(text or resource.get("resourceType", "order"))
     return found
 

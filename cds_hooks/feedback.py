@@ -1,15 +1,20 @@
 """Feedback store (CDS Hooks 2.0 §Feedback): SQLite by default, PostgreSQL for replicas.
 
-Two tables. `issued_card` remembers, for each card we returned, which patient (as a keyed
-hash, never the raw id), trial and status it was about. `feedback` records each
+Two tables. `issued_card` remembers, for each card we returned, which patient, trial and
+status it was about, and nothing else from the record. The patient is stored as
+HMAC-SHA256(CDS_PSEUDONYM_SECRET, fhirServer + patient id), never as the raw id: a plain
+SHA-256 of a patient id could be reversed by hashing every plausible id, a keyed hash
+cannot without the secret (which is not in the database). `feedback` records each
 accepted/overridden outcome once: a retried POST maps to the same dedupe key and is a
 no-op. A card overridden as "patient declined" or "already screened" suppresses the next
-cards for that patient and trial for a configured period, unless the trial status changed.
+cards for that patient and trial for a configured period, unless the patient's screening
+status for that trial changed since (e.g. possibly → likely eligible).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -47,8 +52,8 @@ _SUPPRESSION_QUERY = """
 
 def patient_key(fhir_server: str | None, patient_id: str, secret: str) -> str:
     """A stable pseudonym for (FHIR server, patient): the database holds no patient id."""
-    text = f"{secret}|{fhir_server or ''}|{patient_id}".encode()
-    return hashlib.sha256(text).hexdigest()
+    message = f"{fhir_server or ''}\x1f{patient_id}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def dedupe_key(service_id: str, item: Mapping[str, Any]) -> str:

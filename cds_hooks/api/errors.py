@@ -1,15 +1,19 @@
-"""Errors as FHIR OperationOutcome bodies; never a stack trace on the wire."""
+"""Errors as FHIR OperationOutcome bodies; never a stack trace on the wire.
+
+Unexpected exceptions are turned into a 500 by api.middleware.RequestLog, which also
+writes the one log line per request; the handlers here add what of an error may be logged.
+"""
 
 from __future__ import annotations
 
-import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-log = logging.getLogger("trial_cds.errors")
+from cds_hooks.api.middleware import log_fields
 
 _ISSUE_CODES = {
     400: "invalid",
@@ -33,6 +37,18 @@ class HookError(Exception):
         self.headers = headers
 
 
+_JSON_PATH = re.compile(r"(?:^|\s)(/[\w/.$-]*)")
+
+
+def loggable(status: int, message: str) -> str:
+    """What of an error may be logged: the JSON path of a 400, else the status. A schema
+    message can quote the offending value, which may be patient data."""
+    if status == 400:
+        match = _JSON_PATH.search(message)
+        return f"invalid request at {match.group(1)}" if match else "invalid request"
+    return str(status)
+
+
 def outcome_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     body = {
         "resourceType": "OperationOutcome",
@@ -51,7 +67,8 @@ def outcome_response(status: int, message: str, headers: dict[str, str] | None =
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(HookError)
-    async def hook_error(_: Request, exc: HookError) -> Response:
+    async def hook_error(request: Request, exc: HookError) -> Response:
+        log_fields(request).setdefault("error", loggable(exc.status, exc.message))
         return outcome_response(exc.status, exc.message, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
@@ -64,13 +81,10 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # The routes read their bodies themselves, so this only fires for a path parameter
+        # FastAPI could not convert; it answers 400 as every other bad input, never 422.
         first = exc.errors()[0] if exc.errors() else {}
-        where = "/".join(str(p) for p in first.get("loc", ()))
+        where = "/" + "/".join(str(p) for p in first.get("loc", ()))
+        log_fields(request)["error"] = f"invalid request at {where}"
         return outcome_response(400, f"{where}: {first.get('msg', 'invalid request')}")
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> Response:
-        # Type only: the exception text may quote patient data.
-        log.error("unhandled %s", type(exc).__name__)
-        return outcome_response(500, "internal error")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import date
 from typing import Any
 
@@ -12,8 +11,8 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from cds_hooks import logs
 from cds_hooks.api.errors import HookError
+from cds_hooks.api.middleware import log_fields
 from cds_hooks.api.openapi import (
     DISCOVERY_RESPONSES,
     FEEDBACK_OPENAPI,
@@ -26,10 +25,11 @@ from cds_hooks.auth import AuthError, audience
 from cds_hooks.cards import SUPPRESSING_REASONS, card_for, has_target_condition, starts_treatment
 from cds_hooks.feedback import patient_key
 from cds_hooks.outbound import OutboundError, check_fhir_server
-from cds_hooks.prefetch import DataUnavailable, PrefetchTooLarge, resolve
+from cds_hooks.prefetch import DataUnavailable, PrefetchTooLarge, resolve_data
 from cds_hooks.services import Service
 from cds_hooks.state import AppState
 from fhir_mappings.client import FhirClient
+from fhir_mappings.facts import PatientRecord
 from fhir_mappings.record import RecordError, build_record
 
 router = APIRouter()
@@ -59,7 +59,8 @@ async def _authenticate(request: Request, state: AppState, audience: str) -> str
     try:
         claims = await state.authenticator.verify(request.headers.get("authorization"), audience)
     except AuthError as exc:
-        logs.ACCESS.warning("authentication failed", extra={"fields": {"error": exc.reason}})
+        # The reason goes to the log only; the caller learns nothing about why.
+        log_fields(request)["error"] = f"unauthorized: {exc.reason}"
         raise HookError(401, "unauthorized", _UNAUTHORIZED) from exc
     return claims.iss
 
@@ -85,15 +86,7 @@ async def _body(request: Request, state: AppState) -> Any:
     return body
 
 
-_JSON_PATH = re.compile(r"(?:^|\s)(/[\w/.$-]*)")
-
-
-def _loggable(exc: HookError) -> str:
-    """What of an error may be logged: the JSON path of a 400, else the status."""
-    if exc.status == 400:
-        match = _JSON_PATH.search(exc.message)
-        return f"invalid request at {match.group(1)}" if match else "invalid request"
-    return str(exc.status)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 @router.get("/cds-services", responses=DISCOVERY_RESPONSES)
@@ -144,80 +137,75 @@ def _fhir_client(state: AppState, body: dict[str, Any], issuer: str | None) -> F
 
 @router.post("/cds-services/{service_id}", openapi_extra=HOOK_OPENAPI, responses=HOOK_RESPONSES)
 async def call_service(service_id: str, request: Request) -> Response:
-    started = time.perf_counter()
     state = _state(request)
+    fields = log_fields(request)
     service = _service(state, service_id)
-    issuer = await _authenticate(
-        request, state, f"{state.settings.public_url}/cds-services/{service_id}"
-    )
+    fields.update(service=service.id, hook=service.hook)
+    issuer = await _authenticate(request, state, audience(state.settings, service.id))
     body = await _body(request, state)
+    instance = body.get("hookInstance") if isinstance(body, dict) else None
+    if isinstance(instance, str) and _UUID.fullmatch(instance):  # only a UUID is logged
+        fields["hookInstance"] = instance
     _check_request(service, body)
     context = body["context"]
-    fields: dict[str, Any] = {
-        "service": service.id,
-        "hook": service.hook,
-        "hookInstance": body["hookInstance"],
-    }
     try:
-        try:
-            fhir = _fhir_client(state, body, issuer)
-            outbound_refused: str | None = None
-        except OutboundError as exc:
-            fhir, outbound_refused = None, exc.message
-        try:
-            data = await resolve(
-                prefetch=body.get("prefetch"),
-                templates=state.templates,
-                context=context,
-                fhir=fhir,
-                deadline_seconds=state.settings.fhir_total_seconds,
-                max_entries=state.settings.max_prefetch_entries,
-            )
-        except DataUnavailable as exc:
-            message = str(exc) + (f" ({outbound_refused})" if outbound_refused else "")
-            raise HookError(412, message) from exc
-        except PrefetchTooLarge as exc:
-            raise HookError(413, str(exc)) from exc
-        try:
-            record = build_record(data.resources, unavailable=data.unavailable)
-        except RecordError as exc:
-            raise HookError(412, f"patient data unusable: {exc}") from exc
-        if record.patient.ref != f"Patient/{context['patientId']}":
-            raise HookError(412, "the Patient obtained is not context.patientId")
-        cards = await _cards(state, service, body, record)
-        fields.update(
-            cards=len(cards),
-            resources=len(data.resources),
-            fetched=len(data.fetched),
-            unavailable=sorted(data.unavailable),
+        fhir = _fhir_client(state, body, issuer)
+        outbound_refused: str | None = None
+    except OutboundError as exc:
+        fhir, outbound_refused = None, exc.message
+    try:
+        data = await resolve_data(
+            prefetch=body.get("prefetch"),
+            templates=state.templates,
+            context=context,
+            fhir=fhir,
+            deadline_seconds=state.settings.fhir_total_seconds,
+            max_entries=state.settings.max_prefetch_entries,
         )
-        fields["status"] = 200
-        return _json({"cards": cards})
-    except HookError as exc:
-        fields["status"] = exc.status
-        # The caller sees the full message; the log keeps only its JSON path, because a
-        # schema message can quote the offending value, which may be patient data.
-        fields["error"] = _loggable(exc)
-        raise
-    finally:
-        fields["ms"] = round((time.perf_counter() - started) * 1000, 1)
-        logs.access(**fields)
+    except DataUnavailable as exc:
+        message = str(exc) + (f" ({outbound_refused})" if outbound_refused else "")
+        raise HookError(412, message) from exc
+    except PrefetchTooLarge as exc:
+        raise HookError(413, str(exc)) from exc
+    fields.update(
+        resources=len(data.resources),
+        fetched=len(data.fetched),
+        unavailable=sorted(data.unavailable),
+    )
+    try:
+        record = build_record(data.resources, unavailable=data.unavailable)
+    except RecordError as exc:
+        raise HookError(412, f"patient data unusable: {exc}") from exc
+    if record.patient.ref != f"Patient/{context['patientId']}":
+        raise HookError(412, "the Patient obtained is not context.patientId")
+    cards = await _cards(state, service, body, record)
+    fields["cards"] = len(cards)
+    return _json({"cards": cards})
 
 
-async def _cards(state: AppState, service: Service, body: dict[str, Any], record: Any) -> list[Any]:
+async def _cards(
+    state: AppState, service: Service, body: dict[str, Any], record: PatientRecord
+) -> list[dict[str, Any]]:
     engine = state.engine
     screening = engine.screen(record, state.settings.as_of or date.today())
-    draft_orders = body["context"].get("draftOrders")
-    key = patient_key(body.get("fhirServer"), body["context"]["patientId"], state.pseudonym_secret)
+    context = body["context"]
+    key = patient_key(body.get("fhirServer"), context["patientId"], state.pseudonym_secret)
+    # order-select: only the orders just selected can start a treatment; the rest of the
+    # draft orders were already seen (CDS Hooks order-select, `selections`).
+    selected = context.get("selections") if service.hook == "order-select" else None
     cards = []
     issued = []
     for result in screening.trials:
         trial = engine.trials[result.trial]
+        if result.status == "not_eligible":
+            continue
         if not has_target_condition(record, trial, engine.terminology):
             continue
         treatment: list[str] = []
         if service.hook in ("order-select", "order-sign"):
-            treatment = starts_treatment(draft_orders, trial, engine.terminology)
+            treatment = starts_treatment(
+                context.get("draftOrders"), trial, engine.terminology, selected=selected
+            )
             if not treatment:
                 continue  # orders unrelated to the trial: stay quiet (alert fatigue)
         suppressed = await state.store.suppressed_status(
@@ -241,11 +229,13 @@ async def _cards(state: AppState, service: Service, body: dict[str, Any], record
 async def feedback(service_id: str, request: Request) -> Response:
     state = _state(request)
     service = _service(state, service_id)
+    fields = log_fields(request)
+    fields["service"] = service.id
     await _authenticate(request, state, audience(state.settings, service_id) + "/feedback")
     body = await _body(request, state)
     error = first_error(body, "feedbackRequest")
     if error is not None:
         raise HookError(400, f"invalid feedback: {error}")
     new = await state.store.record_feedback(service.id, body["feedback"])
-    logs.access(service=service.id, feedback=len(body["feedback"]), status=200)
+    fields["feedback"] = len(body["feedback"])
     return _json({"received": len(body["feedback"]), "new": new})

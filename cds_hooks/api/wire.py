@@ -18,6 +18,8 @@ import jsonschema_rs
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 MAIN_ID = "https://schemas.example.test/cds-hooks/2.0/cds-hooks-2.0.schema.json"
+# What the routes validate: compiled at start-up by the app factory.
+REQUEST_DEFINITIONS = ("hookRequestByHook", "feedbackRequest")
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,300 @@
+"""Screening results → CDS Hooks cards, on the engine's real results for fixture personas.
+
+Every card is validated against the vendored CDS Hooks 2.0 schema (strict variant)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_hooks.cards import (
+    OVERRIDE_SYSTEM,
+    RESULT_EXTENSION,
+    card_for,
+    has_target_condition,
+    missing_orders,
+    starts_treatment,
+)
+from cds_hooks.eligibility import Engine, ScreeningResult, TrialResult
+from cds_hooks.trials import TrialDefinition
+from fhir_mappings.bundle import resources_from_bundle
+from fhir_mappings.facts import PatientRecord
+from fhir_mappings.record import build_record
+from tests.support.cds_schema import assert_valid
+
+AS_OF = date(2026, 3, 2)
+PATIENTS = Path(__file__).resolve().parents[2] / "fixtures" / "patients"
+TRIAL_ID = "scrt-capeox-serplulimab-rectal"
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@cache
+def engine() -> Engine:
+    return Engine.default()
+
+
+@cache
+def screened(persona: str) -> tuple[PatientRecord, ScreeningResult]:
+    bundle = json.loads((PATIENTS / persona / "bundle.json").read_text())
+    record = build_record(resources_from_bundle(bundle))
+    return record, engine().screen(record, AS_OF, [TRIAL_ID])
+
+
+def trial() -> TrialDefinition:
+    return engine().trials[TRIAL_ID]
+
+
+def card(persona: str, **kw: Any) -> dict[str, Any] | None:
+    _, screening = screened(persona)
+    return card_for(trial(), screening.trials[0], screening, engine().terminology, **kw)
+
+
+def result_of(persona: str) -> TrialResult:
+    return screened(persona)[1].trials[0]
+
+
+def test_likely_eligible_card_refers_to_the_coordinator() -> None:
+    assert result_of("likely_eligible").status == "likely_eligible"
+    c = card("likely_eligible")
+    assert c is not None
+    assert_valid(c, "card")
+    assert c["indicator"] == "info"
+    assert len(c["summary"]) < 140
+    assert trial().short_title in c["summary"]
+    assert c["selectionBehavior"] == "at-most-one"
+    assert c["source"]["label"]
+    assert c["source"]["url"] == trial().url
+    assert c["source"]["topic"]["code"] == "NCT06850103"
+    assert c["links"] == [
+        {
+            "label": "NCT06850103 on ClinicalTrials.gov",
+            "url": "https://clinicaltrials.gov/study/NCT06850103",
+            "type": "absolute",
+        }
+    ]
+    referral = c["suggestions"][0]
+    assert referral["label"] == "Refer to trial coordinator"
+    assert referral["isRecommended"] is True
+    (action,) = referral["actions"]
+    assert action["type"] == "create"
+    request = action["resource"]
+    assert request["resourceType"] == "ServiceRequest"
+    assert (request["status"], request["intent"]) == ("draft", "proposal")
+    assert request["subject"] == {"reference": "Patient/likely-eligible"}
+    assert request["code"]["coding"][0]["code"] == "3457005"
+    assert "NCT06850103" in request["reasonCode"][0]["text"]
+    assert trial().title in request["note"][0]["text"]
+    # No lab orders when nothing is missing.
+    assert [s["label"] for s in c["suggestions"]] == ["Refer to trial coordinator"]
+
+
+def test_override_reasons_are_codings_with_display() -> None:
+    c = card("likely_eligible")
+    assert c is not None
+    assert [(r["system"], r["code"]) for r in c["overrideReasons"]] == [
+        (OVERRIDE_SYSTEM, "patient-declined"),
+        (OVERRIDE_SYSTEM, "not-a-candidate"),
+        (OVERRIDE_SYSTEM, "already-screened"),
+        (OVERRIDE_SYSTEM, "other"),
+    ]
+    assert all(r["display"] for r in c["overrideReasons"])
+    assert OVERRIDE_SYSTEM.startswith("http")
+
+
+def test_every_card_and_suggestion_has_its_own_uuid() -> None:
+    first, second = card("data_quality_unknowns"), card("data_quality_unknowns")
+    assert first is not None
+    assert second is not None
+    ids = [first["uuid"], second["uuid"]]
+    ids += [s["uuid"] for c in (first, second) for s in c["suggestions"]]
+    assert len(ids) == len(set(ids)) == 6
+    uuid_re = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+    assert all(uuid_re.fullmatch(i) for i in ids)
+
+
+def test_detail_lists_criteria_met_with_dates_and_what_needs_a_person() -> None:
+    c = card("likely_eligible")
+    assert c is not None
+    detail = c["detail"]
+    titles = {d.id: d.title for d in trial().criteria}
+    result = result_of("likely_eligible")
+    met = [r for r in result.criteria if r.status == "met"]
+    person = [r for r in result.criteria if r.status == "unknown"]
+    assert met
+    assert person
+    met_block = detail.split("**Criteria met**")[1].split("**Needs the study team**")[0]
+    for r in met:
+        line = next(x for x in met_block.splitlines() if x.startswith(f"- {titles[r.id]}:"))
+        dated = [e.date for e in r.evidence if e.date]
+        if dated:
+            assert dated[0] in line, line
+    person_block = detail.split("**Needs the study team**")[1]
+    for r in person:
+        assert f"- {titles[r.id]}: {r.reason}" in person_block
+
+
+def test_possibly_eligible_lists_unknowns_and_orders_their_labs() -> None:
+    result = result_of("data_quality_unknowns")
+    assert result.status == "possibly_eligible"
+    c = card("data_quality_unknowns")
+    assert c is not None
+    assert_valid(c, "card")
+    assert c["indicator"] == "info"
+    assert c["summary"].startswith("Possibly eligible")
+    unknown_data = [
+        r
+        for r in result.criteria
+        if r.status == "unknown" and trial().criterion(r.id).kind == "data"
+    ]
+    block = c["detail"].split("**Still unknown (data missing or not usable)**")[1]
+    for r in unknown_data:
+        assert r.reason in block
+    referral, orders = c["suggestions"]
+    assert referral["isRecommended"] is False
+    assert orders["label"] == "Order the missing tests"
+    ordered = {
+        (a["resource"]["code"]["coding"][0]["system"], a["resource"]["code"]["coding"][0]["code"])
+        for a in orders["actions"]
+    }
+    expected = missing_orders(trial(), result, engine().terminology)
+    assert ordered == {("http://loinc.org", code) for code, _ in expected}
+    assert {"751-8", "777-3", "718-7"} <= {code for _, code in ordered}
+    for action in orders["actions"]:
+        assert action["resource"]["status"] == "draft"
+        assert action["resource"]["subject"] == {"reference": "Patient/data-quality"}
+
+
+def test_missing_orders_only_for_unknown_data_criteria() -> None:
+    result = result_of("data_quality_unknowns")
+    everything_met = dataclasses.replace(
+        result,
+        criteria=tuple(dataclasses.replace(c, status="met") for c in result.criteria),
+    )
+    assert missing_orders(trial(), everything_met, engine().terminology) == []
+
+
+def test_not_eligible_gets_no_card() -> None:
+    assert result_of("msi_high").status == "not_eligible"
+    assert card("msi_high") is None
+
+
+def test_extension_carries_the_screen_json_shape() -> None:
+    c = card("likely_eligible")
+    assert c is not None
+    expected = json.loads((PATIENTS / "likely_eligible" / "expected.json").read_text())
+    assert c["extension"][RESULT_EXTENSION] == expected
+    assert c["extension"][RESULT_EXTENSION] == screened("likely_eligible")[1].to_json()
+
+
+def test_summary_stays_under_140_characters_with_a_long_trial_name() -> None:
+    long = dataclasses.replace(trial(), short_title="Very long trial name " * 10)
+    _, screening = screened("likely_eligible")
+    c = card_for(long, screening.trials[0], screening, engine().terminology)
+    assert c is not None
+    assert len(c["summary"]) < 140
+    assert c["summary"].startswith("May be eligible for trial: Very long trial name")
+    assert_valid(c, "card")
+
+
+def test_target_disease_required() -> None:
+    assert has_target_condition(screened("likely_eligible")[0], trial(), engine().terminology)
+    for persona in ("colon_cancer_only", "refuted_diagnosis"):
+        record, _ = screened(persona)
+        assert not has_target_condition(record, trial(), engine().terminology), persona
+
+
+# ------------------------------------------------------------------ order hooks
+def _orders(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in resources],
+    }
+
+
+CAPE: dict[str, Any] = {
+    "resourceType": "MedicationRequest",
+    "id": "cape",
+    "status": "draft",
+    "intent": "order",
+    "medicationCodeableConcept": {
+        "coding": [{"system": RX, "code": "194000"}],
+        "text": "capecitabine 500 mg",
+    },
+}
+METFORMIN: dict[str, Any] = {
+    "resourceType": "MedicationRequest",
+    "id": "met",
+    "status": "draft",
+    "intent": "order",
+    "medicationCodeableConcept": {"coding": [{"system": RX, "code": "6809"}], "text": "metformin"},
+}
+RADIOTHERAPY: dict[str, Any] = {
+    "resourceType": "ServiceRequest",
+    "id": "rt",
+    "status": "draft",
+    "intent": "order",
+    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "108290001"}]},
+}
+
+
+def treatments(orders: dict[str, Any], **kw: Any) -> list[str]:
+    return starts_treatment(orders, trial(), engine().terminology, **kw)
+
+
+def test_treatment_orders_are_recognised_by_code() -> None:
+    assert treatments(_orders(CAPE, METFORMIN)) == ["capecitabine 500 mg"]
+    assert treatments(_orders(RADIOTHERAPY)) == ["ServiceRequest"]
+    procedure = {**RADIOTHERAPY, "resourceType": "Procedure", "status": "preparation"}
+    assert treatments(_orders(procedure)) == ["Procedure"]
+    assert treatments(_orders(METFORMIN)) == []
+    assert treatments(None) == []  # type: ignore[arg-type]
+
+
+def test_medication_by_reference_contained_or_in_the_draft_orders() -> None:
+    contained = copy.deepcopy(CAPE)
+    concept = contained.pop("medicationCodeableConcept")
+    contained["medicationReference"] = {"reference": "#med"}
+    contained["contained"] = [{"resourceType": "Medication", "id": "med", "code": concept}]
+    assert treatments(_orders(contained)) == ["capecitabine 500 mg"]
+    referenced = copy.deepcopy(CAPE)
+    referenced.pop("medicationCodeableConcept")
+    referenced["medicationReference"] = {"reference": "Medication/m1"}
+    medication = {"resourceType": "Medication", "id": "m1", "code": concept}
+    assert treatments(_orders(referenced, medication)) == ["capecitabine 500 mg"]
+    assert treatments(_orders(referenced)) == []  # the Medication is nowhere to be read
+
+
+def test_order_select_counts_only_the_selected_orders() -> None:
+    orders = _orders(CAPE, METFORMIN)
+    assert treatments(orders, selected=["MedicationRequest/met"]) == []
+    assert treatments(orders, selected=["MedicationRequest/cape"]) == ["capecitabine 500 mg"]
+
+
+def test_treatment_card_is_a_warning_naming_the_order() -> None:
+    for persona in ("likely_eligible", "data_quality_unknowns"):
+        c = card(persona, treatment_orders=["capecitabine 500 mg"])
+        assert c is not None
+        assert_valid(c, "card")
+        assert c["indicator"] == "warning"
+        assert c["summary"] == (
+            f"Consider trial {trial().short_title} before starting capecitabine 500 mg"
+        )
+    assert card("msi_high", treatment_orders=["capecitabine"]) is None
+
+
+@pytest.mark.parametrize("persona", sorted(p.name for p in PATIENTS.iterdir() if p.is_dir()))
+def test_every_persona_card_is_schema_valid(persona: str) -> None:
+    c = card(persona)
+    if c is None:
+        assert result_of(persona).status == "not_eligible"
+    else:
+        assert_valid({"cards": [c]}, "cardsResponse")
