@@ -10,9 +10,10 @@ is about.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Literal
 
+from cds_hooks.api.models import Action, Card, Coding, Link, Source, Suggestion
 from cds_hooks.eligibility import ScreeningResult, TrialResult
 from cds_hooks.trials import TrialDefinition
 from cds_hooks.trials.model import OBSERVATION_PARAMS
@@ -177,7 +178,7 @@ def card_for(
     terminology: Terminology,
     *,
     treatment_orders: Sequence[str] = (),
-) -> dict[str, Any] | None:
+) -> Card | None:
     if result.status == "not_eligible":
         return None
     patient_ref = screening.patient
@@ -185,79 +186,75 @@ def card_for(
     unknown = [c for c in result.criteria if c.status == "unknown"]
     if treatment_orders:
         summary = f"Consider trial {trial.short_title} before starting {treatment_orders[0]}"
-        indicator = "warning"
+        indicator: Literal["info", "warning"] = "warning"
     elif likely:
         summary = f"May be eligible for trial: {trial.short_title} — refer"
         indicator = "info"
     else:
         summary = f"Possibly eligible for trial: {trial.short_title} ({len(unknown)} to check)"
         indicator = "info"
-    suggestions: list[dict[str, Any]] = [
-        {
-            "label": "Refer to trial coordinator",
-            "uuid": str(uuid.uuid4()),
-            "isRecommended": likely,
-            "actions": [
-                {
-                    "type": "create",
-                    "description": f"Draft referral to the {trial.registry_id} trial coordinator",
-                    "resource": _referral(trial, patient_ref),
-                }
+    suggestions = [
+        Suggestion(
+            label="Refer to trial coordinator",
+            uuid=str(uuid.uuid4()),
+            isRecommended=likely,
+            actions=[
+                Action(
+                    type="create",
+                    description=f"Draft referral to the {trial.registry_id} trial coordinator",
+                    resource=_referral(trial, patient_ref),
+                )
             ],
-        }
+        )
     ]
     orders = missing_orders(trial, result, terminology) if not likely else []
     if orders:
         suggestions.append(
-            {
-                "label": "Order the missing tests",
-                "uuid": str(uuid.uuid4()),
-                "actions": [
-                    {
-                        "type": "create",
-                        "description": f"Order {display}",
-                        "resource": _order(code, display, patient_ref),
-                    }
+            Suggestion(
+                label="Order the missing tests",
+                uuid=str(uuid.uuid4()),
+                actions=[
+                    Action(
+                        type="create",
+                        description=f"Order {display}",
+                        resource=_order(code, display, patient_ref),
+                    )
                     for code, display in orders
                 ],
-            }
+            )
         )
-    return {
-        "uuid": str(uuid.uuid4()),
-        "summary": _truncate(summary),
-        "indicator": indicator,
-        "detail": _detail(trial, result),
-        "source": {
-            "label": SERVICE_LABEL,
-            "url": trial.url,
-            "topic": {
-                "system": "https://clinicaltrials.gov",
-                "code": trial.registry_id,
-                "display": trial.short_title,
-            },
-        },
-        "suggestions": suggestions,
-        "selectionBehavior": "at-most-one",
-        "overrideReasons": [
-            {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary=_truncate(summary),
+        indicator=indicator,
+        detail=_detail(trial, result),
+        source=Source(
+            label=SERVICE_LABEL,
+            url=trial.url,
+            topic=Coding(
+                system="https://clinicaltrials.gov",
+                code=trial.registry_id,
+                display=trial.short_title,
+            ),
+        ),
+        suggestions=suggestions,
+        selectionBehavior="at-most-one",
+        overrideReasons=[
+            Coding(system=OVERRIDE_SYSTEM, code=code, display=display)
             for code, display in OVERRIDE_REASONS
         ],
-        "links": [
-            {
-                "label": f"{trial.registry_id} on ClinicalTrials.gov",
-                "url": trial.url,
-                "type": "absolute",
-            }
+        links=[
+            Link(
+                label=f"{trial.registry_id} on ClinicalTrials.gov",
+                url=trial.url,
+                type="absolute",
+            )
         ],
-        "extension": {
+        extension={
             RESULT_EXTENSION: {
                 "patient": screening.patient,
                 "as_of": screening.as_of.isoformat(),
                 "trials": [result.to_json()],
             }
         },
-    }
-
-
-def trial_ids_with_cards(cards: Iterable[Mapping[str, Any]]) -> list[str]:
-    return [c["extension"][RESULT_EXTENSION]["trials"][0]["trial"] for c in cards]
+    )

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cds_hooks.api.models import CdsService
 from cds_hooks.trials import TrialDefinition
 
 
@@ -23,13 +24,13 @@ class Service:
 
     def discovery(self) -> dict[str, Any]:
         """CDS Hooks 2.0 §Discovery: one service description."""
-        return {
-            "hook": self.hook,
-            "id": self.id,
-            "title": self.title,
-            "description": self.description,
-            "prefetch": dict(self.prefetch),
-        }
+        return CdsService(
+            hook=self.hook,
+            id=self.id,
+            title=self.title,
+            description=self.description,
+            prefetch=dict(self.prefetch),
+        ).wire()
 
 
 HOOKS = {

@@ -215,8 +215,8 @@ async def _cards(
             continue
         card = card_for(trial, result, screening, engine.terminology, treatment_orders=treatment)
         if card is not None:
-            cards.append(card)
-            issued.append((card["uuid"], key, trial.id, result.status))
+            cards.append(card.wire())
+            issued.append((str(card.uuid), key, trial.id, result.status))
     await state.store.record_cards(issued)
     return cards
 

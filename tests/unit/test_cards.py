@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from cds_hooks.api.models import Card, Source, Suggestion
 from cds_hooks.cards import (
     OVERRIDE_SYSTEM,
     RESULT_EXTENSION,
@@ -54,7 +56,8 @@ def trial() -> TrialDefinition:
 
 def card(persona: str, **kw: Any) -> dict[str, Any] | None:
     _, screening = screened(persona)
-    return card_for(trial(), screening.trials[0], screening, engine().terminology, **kw)
+    made = card_for(trial(), screening.trials[0], screening, engine().terminology, **kw)
+    return made.wire() if made is not None else None
 
 
 def result_of(persona: str) -> TrialResult:
@@ -197,8 +200,9 @@ def test_extension_carries_the_screen_json_shape() -> None:
 def test_summary_stays_under_140_characters_with_a_long_trial_name() -> None:
     long = dataclasses.replace(trial(), short_title="Very long trial name " * 10)
     _, screening = screened("likely_eligible")
-    c = card_for(long, screening.trials[0], screening, engine().terminology)
-    assert c is not None
+    made = card_for(long, screening.trials[0], screening, engine().terminology)
+    assert made is not None
+    c = made.wire()
     assert len(c["summary"]) < 140
     assert c["summary"].startswith("May be eligible for trial: Very long trial name")
     assert_valid(c, "card")
@@ -298,3 +302,18 @@ def test_every_persona_card_is_schema_valid(persona: str) -> None:
         assert result_of(persona).status == "not_eligible"
     else:
         assert_valid({"cards": [c]}, "cardsResponse")
+
+
+def test_card_model_refuses_what_the_spec_forbids() -> None:
+    source = Source(label="x")
+    with pytest.raises(ValidationError, match="selectionBehavior"):
+        Card(summary="s", indicator="info", source=source, suggestions=[Suggestion(label="a")])
+    with pytest.raises(ValidationError, match="at most 139 characters"):
+        Card(summary="x" * 140, indicator="info", source=source)
+    with pytest.raises(ValidationError, match="selectionBehaviour"):
+        Card(summary="s", indicator="info", source=source, selectionBehaviour="any")  # type: ignore[call-arg]
+    assert Card(summary="s", indicator="info", source=source).wire() == {
+        "summary": "s",
+        "indicator": "info",
+        "source": {"label": "x"},
+    }
