@@ -110,6 +110,26 @@ def first_present_date(*values: object) -> tuple[date | None, str | None]:
     return None, None
 
 
+def effective_or_issued(
+    effective: tuple[object, ...], issued: object
+) -> tuple[date | None, list[str]]:
+    """The clinically relevant date of an Observation or DiagnosticReport and any problems.
+
+    `effective` is the effective[x] choice (only the element present decides); `issued`
+    is used only when no effective element is there at all, so a partial effective date
+    never falls through to the later issued time and makes a result look newer.
+    """
+    problems: list[str] = []
+    when, why = first_present_date(*effective)
+    if why is not None:
+        problems.append(f"effective date {why}")
+    elif when is None:
+        when, why = first_present_date(issued)
+        if why is not None:
+            problems.append(f"issued date {why}")
+    return when, problems
+
+
 def first_full_date(*values: object) -> tuple[date | None, str | None]:
     """The first readable full date among `values`, falling through partial or unreadable
     ones (for fields that are alternatives, such as onset then recordedDate). Also returns

@@ -20,7 +20,7 @@ from fhir_mappings._read import (
     quantity,
     reference_ranges,
 )
-from fhir_mappings.dates import first_present_date
+from fhir_mappings.dates import effective_or_issued
 from fhir_mappings.facts import ObservationComponent, ObservationFact, ObservationValue
 
 # value[x] types that eligibility has no reading for; present, they make the value unusable
@@ -98,18 +98,16 @@ def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
     # and would make the result look more recent than it is. Only without any effective[x]
     # does `issued` (the release time) stand in.
     period = as_dict(resource.get("effectivePeriod"))
-    when, why = first_present_date(
-        resource.get("effectiveDateTime"),
-        period.get("start"),
-        period.get("end"),
-        resource.get("effectiveInstant"),
+    when, date_problems = effective_or_issued(
+        (
+            resource.get("effectiveDateTime"),
+            period.get("start"),
+            period.get("end"),
+            resource.get("effectiveInstant"),
+        ),
+        resource.get("issued"),
     )
-    if why is not None:
-        problems.append(f"effective date {why}")
-    elif when is None:
-        when, why = first_present_date(resource.get("issued"))
-        if why is not None:
-            problems.append(f"issued date {why}")
+    problems.extend(date_problems)
 
     try:
         value = _value(resource)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fhir_mappings._read import as_dict, as_list, codes_of, display_of, reference_id
-from fhir_mappings.dates import first_present_date
+from fhir_mappings.dates import effective_or_issued
 from fhir_mappings.facts import DiagnosticReportFact
 
 
@@ -23,15 +23,11 @@ def parse_report(resource: Mapping[str, Any]) -> DiagnosticReportFact:
     if ref == "DiagnosticReport/(no id)":
         problems.append("the resource has no id")
     period = as_dict(resource.get("effectivePeriod"))
-    when, why = first_present_date(
-        resource.get("effectiveDateTime"), period.get("start"), period.get("end")
+    when, date_problems = effective_or_issued(
+        (resource.get("effectiveDateTime"), period.get("start"), period.get("end")),
+        resource.get("issued"),
     )
-    if why is not None:
-        problems.append(f"effective date {why}")
-    elif when is None:
-        when, why = first_present_date(resource.get("issued"))
-        if why is not None:
-            problems.append(f"issued date {why}")
+    problems.extend(date_problems)
     conclusion = resource.get("conclusion")
     status = resource.get("status")
     results = tuple(r for r in (reference_id(x) for x in as_list(resource.get("result"))) if r)
