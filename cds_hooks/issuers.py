@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 _MEMBERS = frozenset({"jwks_url", "jku_allowlist", "fhir_servers"})
 
@@ -45,30 +45,31 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def _check_key_url(url: object, where: str) -> str:
-    """A URL we fetch keys from: https, or http on loopback (a local key sidecar)."""
+def _absolute_url(url: object, where: str, kind: str) -> tuple[str, SplitResult]:
+    """A non-empty absolute http(s) URL without credentials; `kind` names what is expected
+    in the error ("https URL", "http(s) URL")."""
     if not isinstance(url, str) or not url:
         raise ValueError(f"{where} must be a non-empty string")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"{where} must be an absolute https URL, got {url!r}")
+        raise ValueError(f"{where} must be an absolute {kind}, got {url!r}")
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"{where} must not contain credentials")
+    return url, parts
+
+
+def _check_key_url(url: object, where: str) -> str:
+    """A URL we fetch keys from: https, or http on loopback (a local key sidecar)."""
+    url, parts = _absolute_url(url, where, "https URL")
     # Keys decide who is trusted; fetching them over plain http off-host would let anyone on
     # the path substitute their own keys.
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
         raise ValueError(f"{where} must use https (http is allowed only on loopback)")
     return url
 
 
 def _check_fhir_url(url: object, where: str) -> str:
-    if not isinstance(url, str) or not url:
-        raise ValueError(f"{where} must be a non-empty string")
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"{where} must be an absolute http(s) URL, got {url!r}")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{where} must not contain credentials")
+    url, parts = _absolute_url(url, where, "http(s) URL")
     if parts.query or parts.fragment:
         raise ValueError(f"{where} must be a base URL without query or fragment")
     return url
