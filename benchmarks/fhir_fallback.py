@@ -22,7 +22,7 @@ import orjson
 from benchmarks._servers import uvicorn_server
 from benchmarks.synth import realistic_patient
 from cds_hooks.eligibility import Engine
-from cds_hooks.prefetch import build_templates, fill
+from cds_hooks.prefetch import fill, prefetch_templates
 from cds_hooks.settings import Settings
 from fixtures import generate as g
 
@@ -73,7 +73,7 @@ def main() -> None:
         request["fhirServer"] = fhir
         body = orjson.dumps(request)
         engine = Engine.default()
-        templates = build_templates(list(engine.trials.values()), engine.terminology)
+        templates = prefetch_templates(list(engine.trials.values()), engine.terminology)
         # The same page size the service asks for, so both sides read the same pages.
         page = Settings().fhir_page_size
         queries = [fill(t, request["context"]) for t in templates.values()]

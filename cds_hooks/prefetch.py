@@ -96,10 +96,6 @@ def prefetch_templates(
     }
 
 
-# The name the app and the benchmarks import.
-build_templates = prefetch_templates
-
-
 def token_values(context: Mapping[str, Any]) -> dict[str, str]:
     """Every prefetch token this context can fill: `context.<field>` for root-level
     primitive fields, and the user tokens derived from context.userId."""
@@ -304,7 +300,3 @@ async def resolve_data(
     if len(data.resources) > max_entries:
         raise PrefetchTooLarge(f"patient data holds more than {max_entries} resources")
     return data
-
-
-# The name the route imports.
-resolve = resolve_data
