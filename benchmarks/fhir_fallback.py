@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -25,32 +24,9 @@ from cds_hooks.eligibility import Engine
 from cds_hooks.prefetch import fill, prefetch_templates
 from cds_hooks.settings import Settings
 from fixtures import generate as g
+from tests.fhir_server import launcher
 
-SERVER_DIR = Path(__file__).resolve().parents[1] / "tests" / "fhir_server"
 PATH = "/cds-services/trial-screening-patient-view"
-
-
-def start_fhir_server() -> tuple[subprocess.Popen[str], str]:
-    if not (SERVER_DIR / "node_modules").exists():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=SERVER_DIR,
-            check=True,
-            capture_output=True,
-        )
-    proc = subprocess.Popen(
-        ["node", "--experimental-websocket", "server.mjs", "--port", "0"],
-        cwd=SERVER_DIR,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("LISTENING "):
-        proc.kill()
-        raise RuntimeError("FHIR server did not start")
-    return proc, line.removeprefix("LISTENING ")
 
 
 def main() -> None:
@@ -58,17 +34,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     persona = realistic_patient("fallback")
-    proc, fhir = start_fhir_server()
+    # The same Node server and loader the integration tests use.
+    launcher.ensure_installed()
+    server = launcher.start()
+    fhir = server.base_url
     try:
-        entries = persona.bundle("transaction")["entry"]
-        for i in range(0, len(entries), 20):  # the server caps operations per transaction
-            chunk = {"resourceType": "Bundle", "type": "transaction", "entry": entries[i : i + 20]}
-            httpx.post(
-                fhir,
-                content=orjson.dumps(chunk),
-                timeout=60,
-                headers={"Content-Type": "application/fhir+json"},
-            ).raise_for_status()
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle_path = Path(tmp) / "bundle.json"
+            bundle_path.write_bytes(orjson.dumps(persona.bundle("collection")))
+            launcher.load_fixtures(server, bundle_path)
         request = g.hook_request(persona, "patient-view", prefetch=False)
         request["fhirServer"] = fhir
         body = orjson.dumps(request)
@@ -117,8 +91,7 @@ def main() -> None:
                     slowest_ms.append(max(single))
                     total_ms.append(sum(single))
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
     hook, slowest = statistics.median(hook_ms), statistics.median(slowest_ms)
     print(
         f"{len(queries)} FHIR queries per hook call, {args.rounds} rounds, "
