@@ -10,7 +10,6 @@ from pathlib import Path
 from cds_hooks.eligibility.context import CodeIndex, Screening, Window
 from cds_hooks.eligibility.results import (
     MET,
-    NOT_MET,
     UNKNOWN,
     CriterionResult,
     ScreeningResult,
@@ -27,10 +26,13 @@ log = logging.getLogger(__name__)
 
 
 def trial_status(criteria: Sequence[CriterionResult], trial: TrialDefinition) -> TrialStatus:
-    if any(c.status == NOT_MET for c in criteria):
+    """An inclusion not met or an exclusion met excludes; every data criterion decided in the
+    patient's favour makes them likely eligible; anything still unknown keeps them at best
+    possibly eligible (attestations always need a person, so they never block "likely")."""
+    if any(c.fails for c in criteria):
         return "not_eligible"
     kinds = {c.id: c.kind for c in trial.criteria}
-    if all(c.status == MET for c in criteria if kinds[c.id] == "data"):
+    if all(c.passes for c in criteria if kinds[c.id] == "data"):
         return "likely_eligible"
     return "possibly_eligible"
 
@@ -84,9 +86,17 @@ class Engine:
                 log.exception("criterion %s of %s failed", criterion.id, trial.id)
                 outcome = Outcome(UNKNOWN, "could not be evaluated (internal error)")
             results.append(
-                CriterionResult(criterion.id, outcome.status, outcome.reason, outcome.evidence)
+                CriterionResult(
+                    criterion.id, outcome.status, outcome.reason, outcome.evidence, criterion.role
+                )
             )
-        return TrialResult(trial.id, trial_status(results, trial), tuple(results))
+        return TrialResult(
+            trial.id,
+            trial_status(results, trial),
+            tuple(results),
+            registry=trial.registry_id,
+            recruitment_status=trial.recruitment_status,
+        )
 
     def screen(
         self, record: PatientRecord, as_of: date, trial_ids: Sequence[str] | None = None

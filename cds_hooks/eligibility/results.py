@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 Status = Literal["met", "not_met", "unknown"]
 TrialStatus = Literal["likely_eligible", "possibly_eligible", "not_eligible"]
+Role = Literal["inclusion", "exclusion"]
 MET: Status = "met"
 NOT_MET: Status = "not_met"
 UNKNOWN: Status = "unknown"
@@ -38,14 +39,29 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class CriterionResult:
+    """`status` is the criterion's own truth: for an exclusion, `met` means the patient has
+    the excluding condition (and is therefore not eligible)."""
+
     id: str
     status: Status
     reason: str
     evidence: tuple[Evidence, ...] = ()
+    role: Role = "inclusion"
+
+    @property
+    def passes(self) -> bool:
+        """Decided in the patient's favour: an inclusion met, or an exclusion not met."""
+        return self.status == (MET if self.role == "inclusion" else NOT_MET)
+
+    @property
+    def fails(self) -> bool:
+        """Decided against the patient: an inclusion not met, or an exclusion met."""
+        return self.status == (NOT_MET if self.role == "inclusion" else MET)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "role": self.role,
             "status": self.status,
             "reason": self.reason,
             "evidence": [e.to_json() for e in self.evidence],
@@ -57,6 +73,8 @@ class TrialResult:
     trial: str
     status: TrialStatus
     criteria: tuple[CriterionResult, ...]
+    registry: str = ""
+    recruitment_status: str = "recruiting"
 
     def criterion(self, criterion_id: str) -> CriterionResult:
         return next(c for c in self.criteria if c.id == criterion_id)
@@ -64,6 +82,8 @@ class TrialResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "trial": self.trial,
+            "registry": self.registry,
+            "recruitment_status": self.recruitment_status,
             "status": self.status,
             "criteria": [c.to_json() for c in self.criteria],
         }

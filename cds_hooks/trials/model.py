@@ -75,6 +75,8 @@ class CriterionDefinition:
     id: str
     title: str
     kind: Literal["data", "attestation"]
+    # inclusion: must be met. exclusion: `met` means the excluding condition holds.
+    role: Literal["inclusion", "exclusion"]
     rule: Mapping[str, Any]
     lookback_days: int
     source_text: str | None = None
@@ -95,10 +97,17 @@ class TrialDefinition:
     summary: str
     registry_id: str
     url: str
+    # Registry vocabulary, lower case: recruiting, completed, active_not_recruiting, ...
+    recruitment_status: str
     target_code_sets: tuple[str, ...]
     treatment_code_sets: tuple[str, ...]
     criteria: tuple[CriterionDefinition, ...]
     raw: Mapping[str, Any]
+
+    @property
+    def recruiting(self) -> bool:
+        """Only a recruiting trial produces cards; the others stay screenable (CLI, batch)."""
+        return self.recruitment_status == "recruiting"
 
     def criterion(self, criterion_id: str) -> CriterionDefinition:
         return next(c for c in self.criteria if c.id == criterion_id)

@@ -154,11 +154,11 @@ def run(
         "title": "One rule",
         "short_title": "One rule",
         "summary": "test",
-        "registry": {"id": "NCT0", "url": "https://example.org"},
+        "registry": {"id": "NCT0", "url": "https://example.org", "status": "recruiting"},
         "target_condition": {"code_sets": ["rectal_cancer_dx"]},
         "treatment_orders": {"code_sets": []},
         "lookback_days": lookback,
-        "criteria": [{"id": "c", "title": "C", "kind": kind, "rule": rule}],
+        "criteria": [{"id": "c", "title": "C", "role": "inclusion", "kind": kind, "rule": rule}],
     }
     engine = Engine([parse_trial(raw, "test")], TERMINOLOGY)
     return engine.screen(rec, AS_OF).trials[0].criteria[0]
