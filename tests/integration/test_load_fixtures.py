@@ -153,7 +153,7 @@ def test_server_down_exits_1(
     tmp_path: Path, start_fhir_server: StartFhirServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server = start_fhir_server()
-    server.stop()  # its port is now closed
+    server.stop()  # waits for its exit: its port is now closed
     path = write(tmp_path, "tiny", tiny_bundle("ld4"))
     assert trial_cds(["load-fixtures", "--fhir-server", server.base_url, str(path)]) == 1
     assert "cannot reach the FHIR server" in capsys.readouterr().err

@@ -30,11 +30,10 @@ PATIENTS = Path(__file__).resolve().parents[2] / "fixtures" / "patients"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    # Shared by the module; tests that write feedback use a persona no other test here
+    # expects a card for. FHIR deadlines are start_service's, far beyond any answer time.
     svc = start_service(
-        tmp_path_factory.mktemp("svc"),
-        CDS_FHIR_TIMEOUT_SECONDS="2",
-        CDS_FHIR_TOTAL_SECONDS="3",
-        CDS_CORS_ORIGINS="https://sandbox.cds-hooks.org",
+        tmp_path_factory.mktemp("svc"), CDS_CORS_ORIGINS="https://sandbox.cds-hooks.org"
     )
     yield svc
     svc.stop()
@@ -253,10 +252,19 @@ def test_fhir_server_down_is_412(service: Service) -> None:
     assert "unreachable" in response.json()["issue"][0]["diagnostics"]
 
 
-def test_slow_fhir_server_times_out_as_412(service: Service, start_fhir_server: Any) -> None:
-    fhir = start_fhir_server(delay_ms=5000)
-    response = service.hook(PV, request("likely_eligible", fhir=fhir.base_url, prefetch=False))
+def test_slow_fhir_server_times_out_as_412(tmp_path: Path, start_fhir_server: Any) -> None:
+    # Waits for the service's 1 s hook deadline (the per-request timeout is longer, so the
+    # deadline is what fires): the FHIR server holds every answer for 10 min, so no answer
+    # can beat the deadline however fast or slow the machine is.
+    fhir = start_fhir_server(delay_ms=600_000)
+    impatient = start_service(tmp_path, CDS_FHIR_TIMEOUT_SECONDS="60", CDS_FHIR_TOTAL_SECONDS="1")
+    try:
+        body = request("likely_eligible", fhir=fhir.base_url, prefetch=False)
+        response = impatient.hook(PV, body)
+    finally:
+        impatient.stop()
     assert response.status_code == 412
+    assert "too slow (hook deadline)" in response.json()["issue"][0]["diagnostics"]
 
 
 def test_failed_lab_query_makes_labs_unknown_not_the_call(

@@ -21,6 +21,7 @@ import uvicorn
 from cds_hooks.app import create_app
 from cds_hooks.settings import Settings
 from tests.support.cds_schema import assert_response_valid
+from tests.support.service import START_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.integration
 PV = "trial-screening-patient-view"
@@ -47,7 +48,7 @@ def running(tmp_path: Path, **env: Any) -> Iterator[httpx.Client]:
     # Waits for uvicorn's own readiness flag (set once the app's start-up has run and the
     # socket, bound above so no other process can take the port, is being served); the
     # deadline only turns a server that never starts into a failure instead of a hang.
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not server.started:
         assert thread.is_alive(), "service thread ended before starting"
         assert time.monotonic() < deadline, "service did not start"
