@@ -453,6 +453,8 @@ async def test_concurrent_first_calls_fetch_the_jwks_once(
     auth: Authenticator, jwks: JwksServer
 ) -> None:
     tokens = [token(RSA_KEY, "RS384") for _ in range(10)]
+    # Waits for all ten; they start before the first fetch can answer (one event-loop turn),
+    # so a single fetch serving them all is the Authenticator's doing, not luck.
     results = await asyncio.gather(*(auth.verify(f"Bearer {t}", AUD) for t in tokens))
     assert len({c.jti for c in results}) == 10
     assert jwks.hits["/jwks.json"] == 1

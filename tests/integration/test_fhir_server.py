@@ -1,5 +1,8 @@
 """The test FHIR server itself (tests/fhir_server): the searches, paging and fault options
-the service's integration tests rely on, checked over real HTTP."""
+the service's integration tests rely on, checked over real HTTP.
+
+Servers are used once they print LISTENING (tests.fhir_server.launcher.start); every check
+waits for the server's answer. Only the delay tests involve time, and they say how."""
 
 from __future__ import annotations
 

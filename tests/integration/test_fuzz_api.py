@@ -22,6 +22,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    # Used once it listens (start_service); each generated case waits for its answer, with
+    # Hypothesis' per-example deadline off so a slow machine cannot fail a case.
     svc = start_service(tmp_path_factory.mktemp("fuzz"))
     yield svc
     svc.stop()

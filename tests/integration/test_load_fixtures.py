@@ -1,4 +1,9 @@
-"""`trial-cds load-fixtures` against the real test FHIR server."""
+"""`trial-cds load-fixtures` against the real test FHIR server.
+
+Each test starts its own server (the fixture waits for its LISTENING line), runs the command
+to completion and only then reads the server's state and request log: nothing here waits on
+a timer. The server records a request's status as it answers, so the log is complete once
+the command has its answers."""
 
 from __future__ import annotations
 

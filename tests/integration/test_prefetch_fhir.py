@@ -1,5 +1,8 @@
 """Prefetch resolution against the real FHIR server (tests/fhir_server): every page, every
-key in parallel, a paginated prefetch completed, the token kept to the server."""
+key in parallel, a paginated prefetch completed, the token kept to the server.
+
+Each test starts its own server (used once it prints LISTENING), loads its patient with the
+real CLI (waited for) and resolves with deadlines far beyond any answer time."""
 
 from __future__ import annotations
 

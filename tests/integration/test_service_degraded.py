@@ -72,6 +72,7 @@ def test_slow_lab_query_makes_labs_unknown_and_the_rest_is_screened(
 def test_required_resource_unobtainable_is_412_naming_it(
     service: Service, key: str, resource_type: str
 ) -> None:
+    # Nothing listens on the port: refused at once, long before the deadline.
     body = likely(fhir=f"http://127.0.0.1:{free_port()}/fhir")
     del body["prefetch"][key]
     response = service.hook(PV, body)
@@ -90,7 +91,7 @@ def test_required_resource_without_any_fhir_server_is_412(service: Service) -> N
 
 
 def test_error_outcome_for_the_patient_and_server_down_is_412(service: Service) -> None:
-    body = likely(fhir=f"http://127.0.0.1:{free_port()}/fhir")
+    body = likely(fhir=f"http://127.0.0.1:{free_port()}/fhir")  # refused at once
     body["prefetch"]["patient"] = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": "exception"}],

@@ -141,7 +141,7 @@ def test_no_prefetch_fixture_is_fetched_from_the_fhir_server(
 
 def test_no_prefetch_and_no_reachable_fhir_server_is_412(served: str) -> None:
     body = fixture("patient-view-no-prefetch.json")
-    body["fhirServer"] = f"http://127.0.0.1:{free_port()}/fhir"
+    body["fhirServer"] = f"http://127.0.0.1:{free_port()}/fhir"  # refused at once
     response = post(served, "trial-screening-patient-view", body)
     assert response.status_code == 412
     assert "Patient could not be obtained" in response.json()["issue"][0]["diagnostics"]

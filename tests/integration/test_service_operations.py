@@ -66,6 +66,8 @@ def ehr_key() -> Iterator[tuple[ECKey, str]]:
 def prod_service(
     tmp_path_factory: pytest.TempPathFactory, ehr_key: tuple[ECKey, str]
 ) -> Iterator[Service]:
+    # Used once it listens (start_service); it fetches the JWKS from ehr_key's server on the
+    # first authenticated call and waits for that answer.
     _, jwks_url = ehr_key
     issuers = {
         "https://ehr.example.org": {
@@ -159,6 +161,7 @@ def _patient_strings() -> set[str]:
 
 
 def test_logs_hold_no_token_or_patient_data(tmp_path: Path, loaded_fhir_server: FhirServer) -> None:
+    # The log is read after stop(), which waits for the exit: every line is written.
     svc = start_service(tmp_path)
     access_token = "secret-access-token-" + uuid.uuid4().hex
     try:
@@ -210,7 +213,9 @@ def test_feedback_survives_a_hard_kill(tmp_path: Path) -> None:
         "POST", f"/cds-services/{PV}/feedback", _feedback(card["uuid"], "2026-03-02T10:00:00Z")
     )
     assert stored.json()["new"] == 1
-    svc.stop(hard=True)  # SIGKILL: no shutdown hooks run
+    # SIGKILL, no shutdown hooks run; stop() waits for the process to be gone, so the
+    # restart on the same SQLite file finds exactly what was committed before the answer.
+    svc.stop(hard=True)
     svc = start_service(tmp_path)
     try:
         # Still suppressed after the restart, and a retry is still recognised.
@@ -244,9 +249,10 @@ def test_concurrent_feedback_loses_nothing(tmp_path: Path) -> None:
                 )
                 return [r.json()["new"] for r in responses]
 
+        # Waits for all 60 answers (sent at once, so the writes overlap in the service).
         assert sum(asyncio.run(post_all())) == 60
     finally:
-        svc.stop()
+        svc.stop()  # waits for the exit: the store is closed before it is read below
     with sqlite3.connect(tmp_path / "feedback.sqlite3") as db:
         assert db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 60
 
@@ -255,6 +261,8 @@ def test_concurrent_feedback_loses_nothing(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pgserver = pytest.importorskip("pgserver")
+    # A private cluster in this module's temp dir; get_server returns once PostgreSQL
+    # accepts connections (pg_ctl start -w).
     server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
     yield str(server.get_uri())
     server.cleanup()
