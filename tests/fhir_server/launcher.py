@@ -32,7 +32,8 @@ import httpx
 
 SERVER_DIR = Path(__file__).resolve().parent
 REPO = SERVER_DIR.parents[1]
-START_TIMEOUT_SECONDS = 30.0
+# Only bounds a server that never starts: start() waits for its LISTENING line, not a delay.
+START_TIMEOUT_SECONDS = 300.0
 NPM_TIMEOUT_SECONDS = 300.0
 
 
@@ -239,12 +240,15 @@ def load_fixtures(server: FhirServer, *paths: Path) -> str:
     also keeps its asyncio.run() away from any event loop the caller holds). Returns the
     command's output; FhirServerError if it fails."""
     argv = [sys.executable, "-m", "cds_hooks.cli", "load-fixtures"]
-    argv += ["--fhir-server", server.base_url, *map(str, paths)]
+    # Per-request timeout far beyond any answer time: loading test data is not a test of the
+    # loader's deadline (a loaded machine has taken over 30 s for all fixture bundles).
+    argv += ["--timeout", "300", "--fhir-server", server.base_url, *map(str, paths)]
     env = dict(os.environ)
     if server.token:
         env["TRIAL_CDS_FHIR_TOKEN"] = server.token  # not on the command line
+    # Waits for the command to exit; the timeout only bounds a hang.
     done = subprocess.run(
-        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False
     )
     if done.returncode != 0:
         raise FhirServerError(

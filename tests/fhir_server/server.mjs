@@ -229,7 +229,14 @@ async function handle(req, res) {
   }
   const entry = { method: req.method, url: url.pathname + url.search, authorization: authorizationKind(req.headers.authorization), status: 0 };
   requestLog.push(entry);
-  res.on('finish', () => { entry.status = res.statusCode; });
+  // Recorded as the status line is written, before the client can have the answer: a test
+  // that reads the log right after its response must find the status ('finish' may only
+  // come once the client has read it).
+  const writeHead = res.writeHead;
+  res.writeHead = function (status, ...rest) {
+    entry.status = status;
+    return writeHead.call(this, status, ...rest);
+  };
   const type = url.pathname.slice(BASE_PATH.length).split('/').filter(Boolean)[0];
   if (delayMs > 0 && (delayTypes.size === 0 || delayTypes.has(type))) {
     await new Promise((r) => setTimeout(r, delayMs));

@@ -3,6 +3,11 @@
 Keys are generated here (RSA 2048 for RS384, EC P-384 for ES384); the server is
 `http.server` on 127.0.0.1 in a thread, and counts every fetch so the tests can show when
 keys are (and are not) fetched.
+
+Time is frozen: tokens are minted at NOW and every Authenticator and replay cache here reads
+`clock` (NOW) and a FakeMonotonic, so no check depends on how long the test takes or when
+it runs (a token minted at second t and checked at t+1 would otherwise move exp/iat edges).
+Only the JWKS fetches are real I/O; each test awaits them, nothing waits on a timer.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -115,6 +119,14 @@ def jwks(server: JwksServer) -> JwksServer:
     return server
 
 
+NOW = 1_772_445_600  # 2026-03-02T10:00:00Z
+
+
+def clock() -> float:
+    """The wall clock of every Authenticator and replay cache in this module."""
+    return float(NOW)
+
+
 class FakeMonotonic:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -149,14 +161,16 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def auth(jwks: JwksServer, http: httpx.AsyncClient, monotonic: FakeMonotonic) -> Authenticator:
-    return Authenticator(_settings(jwks), http, MemoryReplayCache(), monotonic=monotonic)
+    return Authenticator(
+        _settings(jwks), http, MemoryReplayCache(clock), clock=clock, monotonic=monotonic
+    )
 
 
 _ABSENT: Any = object()
 
 
 def token(key: Key, alg: str, header: dict[str, Any] | None = None, **claims: Any) -> str:
-    now = int(time.time())
+    now = NOW
     body: dict[str, Any] = {
         "iss": ISS,
         "aud": AUD,
@@ -183,7 +197,7 @@ def _hand_made(header: dict[str, Any], claims: dict[str, Any], secret: bytes | N
 
 
 def _fresh_claims() -> dict[str, Any]:
-    now = int(time.time())
+    now = NOW
     return {"iss": ISS, "aud": AUD, "exp": now + 300, "iat": now, "jti": uuid.uuid4().hex}
 
 
@@ -222,7 +236,7 @@ async def test_aud_may_be_a_list_containing_the_endpoint(auth: Authenticator) ->
 
 
 async def test_clock_skew_within_leeway_is_tolerated(auth: Authenticator) -> None:
-    now = int(time.time())
+    now = NOW
     # Default leeway is 30 s.
     ok = token(RSA_KEY, "RS384", exp=now - 10, iat=now + 10)
     assert (await auth.verify(f"Bearer {ok}", AUD)).exp == now - 10
@@ -261,19 +275,19 @@ async def test_wrong_aud_is_refused(auth: Authenticator, aud: str) -> None:
 
 
 async def test_expired_token_is_refused(auth: Authenticator) -> None:
-    now = int(time.time())
+    now = NOW
     expired = token(RSA_KEY, "RS384", exp=now - 60, iat=now - 360)
     assert await refused(auth, expired) == "token expired"
 
 
 async def test_iat_in_the_future_is_refused(auth: Authenticator) -> None:
-    now = int(time.time())
+    now = NOW
     early = token(RSA_KEY, "RS384", iat=now + 120, exp=now + 300)
     assert await refused(auth, early) == "claim invalid: iat"
 
 
 async def test_far_future_exp_is_refused(auth: Authenticator) -> None:
-    now = int(time.time())
+    now = NOW
     assert "too far" in await refused(auth, token(RSA_KEY, "RS384", exp=now + 30 * 86400))
 
 
@@ -355,7 +369,8 @@ async def test_a_trusted_issuer_cannot_sign_for_another(auth: Authenticator) -> 
 async def test_no_trusted_issuer_configured_refuses_everything(
     jwks: JwksServer, http: httpx.AsyncClient
 ) -> None:
-    auth = Authenticator(_settings(jwks, CDS_TRUSTED_ISSUERS=""), http, MemoryReplayCache())
+    settings = _settings(jwks, CDS_TRUSTED_ISSUERS="")
+    auth = Authenticator(settings, http, MemoryReplayCache(clock), clock=clock)
     assert await refused(auth, token(RSA_KEY, "RS384")) == "no trusted issuer is configured"
     assert sum(jwks.hits.values()) == 0
 
@@ -438,6 +453,8 @@ async def test_concurrent_first_calls_fetch_the_jwks_once(
     auth: Authenticator, jwks: JwksServer
 ) -> None:
     tokens = [token(RSA_KEY, "RS384") for _ in range(10)]
+    # Waits for all ten; they start before the first fetch can answer (one event-loop turn),
+    # so a single fetch serving them all is the Authenticator's doing, not luck.
     results = await asyncio.gather(*(auth.verify(f"Bearer {t}", AUD) for t in tokens))
     assert len({c.jti for c in results}) == 10
     assert jwks.hits["/jwks.json"] == 1
@@ -460,7 +477,9 @@ async def test_jwks_redirect_is_not_followed(
     jwks: JwksServer, http: httpx.AsyncClient, monotonic: FakeMonotonic
 ) -> None:
     jwks.serve("/jwks.json", b"", status=302, Location=jwks.url("/evil/jwks.json"))
-    auth = Authenticator(_settings(jwks), http, MemoryReplayCache(), monotonic=monotonic)
+    auth = Authenticator(
+        _settings(jwks), http, MemoryReplayCache(clock), clock=clock, monotonic=monotonic
+    )
     assert await refused(auth, token(FORGER_KEY, "RS384")) == "JWKS unavailable"
     assert jwks.hits["/evil/jwks.json"] == 0
 
@@ -472,7 +491,7 @@ async def test_symmetric_key_in_the_jwks_is_never_used(
     oct_jwk = {"kty": "oct", "kid": "rsa-1", "k": _b64(secret)}
     jwks.serve("/jwks.json", json.dumps({"keys": [oct_jwk]}).encode())
     settings = _settings(jwks, CDS_JWT_ALGORITHMS="RS384")
-    auth = Authenticator(settings, http, MemoryReplayCache())
+    auth = Authenticator(settings, http, MemoryReplayCache(clock), clock=clock)
     assert await refused(auth, token(RSA_KEY, "RS384")) == "JWKS unavailable"
 
 
@@ -489,7 +508,7 @@ _json = st.recursive(
     ),
     max_leaves=8,
 )
-_now = int(time.time())
+_now = NOW
 
 
 def _mostly(valid: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -580,7 +599,7 @@ def test_arbitrary_tokens_are_refused_cleanly_or_fully_valid(
 
     async def attempt() -> Claims | AuthError:
         async with httpx.AsyncClient() as client:
-            auth = Authenticator(_settings(server), client, MemoryReplayCache())
+            auth = Authenticator(_settings(server), client, MemoryReplayCache(clock), clock=clock)
             try:
                 return await auth.verify(f"Bearer {jwt_text}", AUD)
             except AuthError as error:
@@ -589,7 +608,7 @@ def test_arbitrary_tokens_are_refused_cleanly_or_fully_valid(
     outcome = asyncio.run(attempt())  # anything other than AuthError propagates and fails
     hypothesis.event(outcome.reason if isinstance(outcome, AuthError) else "accepted")
     if isinstance(outcome, Claims):
-        now = int(time.time())
+        now = NOW
         assert header["alg"] in ("RS384", "ES384")
         assert sign
         assert outcome.iss == payload["iss"] == ISS
@@ -617,7 +636,7 @@ def test_genuinely_signed_tokens_pass_only_with_valid_claims(
 
     async def attempt() -> Claims | AuthError:
         async with httpx.AsyncClient() as client:
-            auth = Authenticator(_settings(server), client, MemoryReplayCache())
+            auth = Authenticator(_settings(server), client, MemoryReplayCache(clock), clock=clock)
             try:
                 return await auth.verify(f"Bearer {jwt_text}", AUD)
             except AuthError as error:
@@ -626,7 +645,7 @@ def test_genuinely_signed_tokens_pass_only_with_valid_claims(
     outcome = asyncio.run(attempt())
     hypothesis.event(outcome.reason if isinstance(outcome, AuthError) else "accepted")
     if isinstance(outcome, Claims):
-        now = int(time.time())
+        now = NOW
         assert outcome.iss == payload["iss"] == ISS
         assert payload["aud"] == AUD or AUD in payload["aud"]
         assert not isinstance(payload["exp"], bool)

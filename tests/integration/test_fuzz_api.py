@@ -22,6 +22,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    # Used once it listens (start_service); each generated case waits for its answer, with
+    # Hypothesis' per-example deadline off so a slow machine cannot fail a case.
     svc = start_service(tmp_path_factory.mktemp("fuzz"))
     yield svc
     svc.stop()
@@ -40,8 +42,9 @@ def test_no_input_yields_a_server_error(api_schema: Any) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)
+        @settings(
+            max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def fuzz(case: Any) -> None:
             response = case.call(timeout=30)
             case.validate_response(response, checks=[not_a_server_error])

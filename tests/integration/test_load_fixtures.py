@@ -1,4 +1,9 @@
-"""`trial-cds load-fixtures` against the real test FHIR server."""
+"""`trial-cds load-fixtures` against the real test FHIR server.
+
+Each test starts its own server (the fixture waits for its LISTENING line), runs the command
+to completion and only then reads the server's state and request log: nothing here waits on
+a timer. The server records a request's status as it answers, so the log is complete once
+the command has its answers."""
 
 from __future__ import annotations
 
@@ -153,7 +158,7 @@ def test_server_down_exits_1(
     tmp_path: Path, start_fhir_server: StartFhirServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server = start_fhir_server()
-    server.stop()  # its port is now closed
+    server.stop()  # waits for its exit: its port is now closed
     path = write(tmp_path, "tiny", tiny_bundle("ld4"))
     assert trial_cds(["load-fixtures", "--fhir-server", server.base_url, str(path)]) == 1
     assert "cannot reach the FHIR server" in capsys.readouterr().err

@@ -1,5 +1,8 @@
 """Prefetch resolution against the real FHIR server (tests/fhir_server): every page, every
-key in parallel, a paginated prefetch completed, the token kept to the server."""
+key in parallel, a paginated prefetch completed, the token kept to the server.
+
+Each test starts its own server (used once it prints LISTENING), loads its patient with the
+real CLI (waited for) and resolves with deadlines far beyond any answer time."""
 
 from __future__ import annotations
 
@@ -111,15 +114,17 @@ def resolve(
         if in_flight is not None:
             hooks = {"request": [in_flight.request], "response": [in_flight.response]}
         async with httpx.AsyncClient(event_hooks=hooks) as http:
+            # Timeout and deadline far beyond any answer time: no test here is about them
+            # (a loaded machine has taken seconds per search).
             fhir = FhirClient(
-                http, server.base_url, token, page_size=PAGE_SIZE, max_pages=10, timeout=10
+                http, server.base_url, token, page_size=PAGE_SIZE, max_pages=10, timeout=120
             )
             return await resolve_data(
                 prefetch=prefetch,
                 templates=templates,
                 context={"patientId": PATIENT_ID, "userId": "Practitioner/dr-1"},
                 fhir=fhir,
-                deadline_seconds=30.0,
+                deadline_seconds=120.0,
                 max_entries=1000,
             )
 
@@ -153,8 +158,10 @@ def test_no_prefetch_fetches_every_key_and_every_page(
 def test_missing_keys_are_fetched_in_parallel(
     start_fhir_server: Any, tmp_path: Path, templates: dict[str, str], lab_code: tuple[str, str]
 ) -> None:
-    # Every answer is held back, so parallel first requests overlap for certain; fetched
-    # one key after the other, at most one request would ever be in flight.
+    # Every answer is held back 400 ms, and all first requests are sent in the same turn of
+    # the event loop before any answer can arrive, so parallel requests overlap for certain
+    # (the delay is a floor, so a slow machine only widens the overlap); fetched one key
+    # after the other, at most one request would ever be in flight.
     server = start_fhir_server(delay_ms=400)
     load_patient(server, tmp_path, lab_code)
     in_flight = InFlight()

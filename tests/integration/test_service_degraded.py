@@ -22,6 +22,8 @@ EXTENSION = "org.trial-cds-hooks.screening"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    # Short deadlines: the tests here either get no answer at all (a closed port refuses at
+    # once, a delayed type never answers in time) or fetch nothing.
     svc = start_service(
         tmp_path_factory.mktemp("degraded"),
         CDS_FHIR_TIMEOUT_SECONDS="1",
@@ -43,9 +45,16 @@ def likely(*, fhir: str | None, prefetch: bool = True) -> dict[str, Any]:
 def test_slow_lab_query_makes_labs_unknown_and_the_rest_is_screened(
     service: Service, start_fhir_server: Any
 ) -> None:
-    fhir = start_fhir_server(delay_ms=4000, delay_types=["Observation"])
+    # Waits for the service's deadline, and only for it: the labs are the one thing to
+    # fetch (everything else is prefetched) and the FHIR server holds Observation answers
+    # for 10 min, so the deadline fires first whatever the machine's speed. (Fetching the
+    # rest from the server too would make the outcome a race between those answers and
+    # the deadline; that "fails alone" path is tests/unit/test_prefetch.py's.)
+    fhir = start_fhir_server(delay_ms=600_000, delay_types=["Observation"])
     load_fixtures(fhir, PATIENTS / "likely_eligible" / "bundle.json")
-    response = service.hook(PV, likely(fhir=fhir.base_url, prefetch=False))
+    body = likely(fhir=fhir.base_url)
+    del body["prefetch"]["observations"]
+    response = service.hook(PV, body)
     assert response.status_code == 200
     (card,) = response.json()["cards"]
     assert card["summary"].startswith("Possibly eligible")
@@ -63,6 +72,7 @@ def test_slow_lab_query_makes_labs_unknown_and_the_rest_is_screened(
 def test_required_resource_unobtainable_is_412_naming_it(
     service: Service, key: str, resource_type: str
 ) -> None:
+    # Nothing listens on the port: refused at once, long before the deadline.
     body = likely(fhir=f"http://127.0.0.1:{free_port()}/fhir")
     del body["prefetch"][key]
     response = service.hook(PV, body)
@@ -81,7 +91,7 @@ def test_required_resource_without_any_fhir_server_is_412(service: Service) -> N
 
 
 def test_error_outcome_for_the_patient_and_server_down_is_412(service: Service) -> None:
-    body = likely(fhir=f"http://127.0.0.1:{free_port()}/fhir")
+    body = likely(fhir=f"http://127.0.0.1:{free_port()}/fhir")  # refused at once
     body["prefetch"]["patient"] = {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": "error", "code": "exception"}],

@@ -20,7 +20,11 @@ FEEDBACK = f"/cds-services/{PV}/feedback"
 
 @pytest.fixture
 def service(tmp_path: Any) -> Iterator[Service]:
-    svc = start_service(tmp_path)  # a fresh feedback store per test
+    # A fresh feedback store per test; used once it listens (start_service), stopped (and
+    # waited for) after. Each POST's answer comes after the feedback is committed, so the
+    # next hook call sees it. The 90-day suppression window counts from the receipt a
+    # moment earlier: no test is near its edge.
+    svc = start_service(tmp_path)
     yield svc
     svc.stop()
 

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,12 @@ import pytest
 
 from tests.fhir_server.launcher import FhirServer
 from tests.support.cds_schema import assert_response_valid, errors
-from tests.support.service import free_port
+from tests.support.service import (
+    CALL_TIMEOUT_SECONDS,
+    SERVICE_FHIR_DEADLINE_SECONDS,
+    free_port,
+    wait_until_listening,
+)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,39 +38,34 @@ def fixture(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`trial-cds serve --port P`, as the README runs it (dev mode, demo screening date)."""
+    """`trial-cds serve`, as the README runs it (dev mode, demo screening date), on a port the
+    kernel picks (`--port 0`); yielded once uvicorn says it is serving."""
     tmp = tmp_path_factory.mktemp("serve")
-    port = free_port()
     env = {
         **os.environ,
         "CDS_DEV_MODE": "1",
         "CDS_AS_OF": "2026-03-02",
         "DATABASE_URL": f"sqlite:///{tmp}/feedback.sqlite3",
+        # As start_service: no test here is about FHIR deadlines.
+        "CDS_FHIR_TIMEOUT_SECONDS": str(SERVICE_FHIR_DEADLINE_SECONDS),
+        "CDS_FHIR_TOTAL_SECONDS": str(SERVICE_FHIR_DEADLINE_SECONDS),
     }
-    log = (tmp / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("trial-cds")), "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    log_path = tmp / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("trial-cds")), "serve", "--port", "0"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        while True:
-            assert process.poll() is None, (tmp / "serve.log").read_text()
-            assert time.monotonic() < deadline, "trial-cds serve did not start"
-            try:
-                httpx.get(base + "/cds-services", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield base
+        port = wait_until_listening(process, log_path)
+        yield f"http://127.0.0.1:{port}"
     finally:
+        # Waits for the exit: no server outlives its test module.
         process.terminate()
-        process.wait(timeout=10)
-        log.close()
+        process.wait(timeout=30)
 
 
 def post(base: str, service: str, body: Any) -> httpx.Response:
@@ -76,7 +75,7 @@ def post(base: str, service: str, body: Any) -> httpx.Response:
         base + path,
         content=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
-        timeout=30,
+        timeout=CALL_TIMEOUT_SECONDS,
     )
     assert_response_valid(response.status_code, response.json(), path)
     return response
@@ -142,7 +141,7 @@ def test_no_prefetch_fixture_is_fetched_from_the_fhir_server(
 
 def test_no_prefetch_and_no_reachable_fhir_server_is_412(served: str) -> None:
     body = fixture("patient-view-no-prefetch.json")
-    body["fhirServer"] = f"http://127.0.0.1:{free_port()}/fhir"
+    body["fhirServer"] = f"http://127.0.0.1:{free_port()}/fhir"  # refused at once
     response = post(served, "trial-screening-patient-view", body)
     assert response.status_code == 412
     assert "Patient could not be obtained" in response.json()["issue"][0]["diagnostics"]

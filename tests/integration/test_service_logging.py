@@ -21,6 +21,7 @@ import uvicorn
 from cds_hooks.app import create_app
 from cds_hooks.settings import Settings
 from tests.support.cds_schema import assert_response_valid
+from tests.support.service import START_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.integration
 PV = "trial-screening-patient-view"
@@ -44,16 +45,23 @@ def running(tmp_path: Path, **env: Any) -> Iterator[httpx.Client]:
     server = uvicorn.Server(uvicorn.Config(create_app(settings), lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    # Waits for uvicorn's own readiness flag (set once the app's start-up has run and the
+    # socket, bound above so no other process can take the port, is being served); the
+    # deadline only turns a server that never starts into a failure instead of a hang.
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not server.started:
+        assert thread.is_alive(), "service thread ended before starting"
         assert time.monotonic() < deadline, "service did not start"
         time.sleep(0.05)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             yield client
     finally:
+        # Waits for the server thread to end: uvicorn finishes in-flight requests (and so
+        # writes their log lines) before run() returns.
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "service did not stop"
         sock.close()
 
 
@@ -119,7 +127,9 @@ def test_one_log_line_per_request_whatever_the_status(
                 )
             ).status_code,
         ]
-        lines = access_lines(capfd.readouterr().err)
+    # Read once the server has stopped: a request's line is written after its response has
+    # gone out, so the last line may still be on its way while the client holds the answer.
+    lines = access_lines(capfd.readouterr().err)
     assert statuses == [200, 200, 400, 400, 413, 404, 405, 404, 200]
     assert [x["status"] for x in lines] == statuses
     assert all(isinstance(x["ms"], float) for x in lines)
@@ -143,7 +153,7 @@ def test_auth_failure_reason_is_logged_not_returned(
                 f"/cds-services/{PV}", json=LIKELY, headers={"Authorization": "Bearer not.a.jwt"}
             )
         )
-        lines = access_lines(capfd.readouterr().err)
+    lines = access_lines(capfd.readouterr().err)  # after the stop, as above
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.json()["issue"][0]["diagnostics"] == "unauthorized"

@@ -22,7 +22,7 @@ from joserfc.jwk import ECKey, KeySet
 from cds_hooks.feedback import PostgresFeedbackStore
 from fixtures import generate as g
 from tests.fhir_server.launcher import FhirServer
-from tests.support.service import Service, start_service
+from tests.support.service import CALL_TIMEOUT_SECONDS, Service, start_service
 
 pytestmark = pytest.mark.integration
 PV = "trial-screening-patient-view"
@@ -66,6 +66,8 @@ def ehr_key() -> Iterator[tuple[ECKey, str]]:
 def prod_service(
     tmp_path_factory: pytest.TempPathFactory, ehr_key: tuple[ECKey, str]
 ) -> Iterator[Service]:
+    # Used once it listens (start_service); it fetches the JWKS from ehr_key's server on the
+    # first authenticated call and waits for that answer.
     _, jwks_url = ehr_key
     issuers = {
         "https://ehr.example.org": {
@@ -84,6 +86,9 @@ def prod_service(
 
 
 def token(key: ECKey, aud: str, **claims: Any) -> str:
+    # The service checks exp/iat against its own wall clock (another process: its time
+    # cannot be frozen from here). exp is 300 s and the leeway 30 s away from anything a
+    # test run could reach, so no test here races an edge.
     now = int(time.time())
     payload = {
         "iss": "https://ehr.example.org",
@@ -121,7 +126,8 @@ def test_production_mode_requires_a_valid_jwt(
         headers={"Authorization": f"Bearer {token(key, 'https://cds.example.org/cds-services')}"},
     )
     assert discovery.status_code == 200
-    assert "aud does not match" in prod_service.logs() or "aud" in prod_service.logs()
+    # The refusal's reason is in the log (written just after the 401 went out: waits for it).
+    prod_service.wait_for_log("unauthorized: claim invalid: aud")
 
 
 def test_production_mode_refuses_unlisted_fhir_servers(
@@ -155,6 +161,7 @@ def _patient_strings() -> set[str]:
 
 
 def test_logs_hold_no_token_or_patient_data(tmp_path: Path, loaded_fhir_server: FhirServer) -> None:
+    # The log is read after stop(), which waits for the exit: every line is written.
     svc = start_service(tmp_path)
     access_token = "secret-access-token-" + uuid.uuid4().hex
     try:
@@ -206,7 +213,9 @@ def test_feedback_survives_a_hard_kill(tmp_path: Path) -> None:
         "POST", f"/cds-services/{PV}/feedback", _feedback(card["uuid"], "2026-03-02T10:00:00Z")
     )
     assert stored.json()["new"] == 1
-    svc.stop(hard=True)  # SIGKILL: no shutdown hooks run
+    # SIGKILL, no shutdown hooks run; stop() waits for the process to be gone, so the
+    # restart on the same SQLite file finds exactly what was committed before the answer.
+    svc.stop(hard=True)
     svc = start_service(tmp_path)
     try:
         # Still suppressed after the restart, and a retry is still recognised.
@@ -224,7 +233,9 @@ def test_concurrent_feedback_loses_nothing(tmp_path: Path) -> None:
     try:
 
         async def post_all() -> list[int]:
-            async with httpx.AsyncClient(base_url=svc.base_url, timeout=30) as client:
+            async with httpx.AsyncClient(
+                base_url=svc.base_url, timeout=CALL_TIMEOUT_SECONDS
+            ) as client:
                 responses = await asyncio.gather(
                     *(
                         client.post(
@@ -238,9 +249,10 @@ def test_concurrent_feedback_loses_nothing(tmp_path: Path) -> None:
                 )
                 return [r.json()["new"] for r in responses]
 
+        # Waits for all 60 answers (sent at once, so the writes overlap in the service).
         assert sum(asyncio.run(post_all())) == 60
     finally:
-        svc.stop()
+        svc.stop()  # waits for the exit: the store is closed before it is read below
     with sqlite3.connect(tmp_path / "feedback.sqlite3") as db:
         assert db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 60
 
@@ -249,6 +261,8 @@ def test_concurrent_feedback_loses_nothing(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pgserver = pytest.importorskip("pgserver")
+    # A private cluster in this module's temp dir; get_server returns once PostgreSQL
+    # accepts connections (pg_ctl start -w).
     server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
     yield str(server.get_uri())
     server.cleanup()
@@ -265,6 +279,8 @@ def test_postgres_store_is_idempotent_and_suppresses(postgres_url: str) -> None:
             item = _feedback("card-1", "2026-03-02T10:00:00Z")["feedback"][0]
             assert await store.record_feedback("svc", [item]) == 1
             assert await other.record_feedback("svc", [item]) == 0  # retry on another replica
+            # The 90-day window counts back from now to when the feedback was received (a
+            # moment ago), so no run is near its edge; 0 days means no suppression at all.
             codes = ["already-screened", "patient-declined"]
             assert (
                 await other.suppressed_status("patient-key", "trial-x", codes, 90)

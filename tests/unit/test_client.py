@@ -270,12 +270,14 @@ def test_a_long_retry_after_is_not_waited_for() -> None:
 
 @respx.mock
 def test_no_retry_past_the_deadline() -> None:
+    # Retry-After (30 s) is far past the deadline (5 s), and the instant 503 has the 5 s
+    # to arrive: no retry fits, whatever the machine's speed.
     route = respx.get(f"{BASE}/Observation").mock(
-        return_value=httpx.Response(503, headers={"Retry-After": "1"})
+        return_value=httpx.Response(503, headers={"Retry-After": "30"})
     )
 
     async def call(client: FhirClient) -> SearchResult:
-        deadline = asyncio.get_running_loop().time() + 0.5
+        deadline = asyncio.get_running_loop().time() + 5
         return await client.search("Observation", deadline=deadline)
 
     with pytest.raises(FhirError) as caught:
