@@ -225,14 +225,23 @@ def with_fast_store(path: Path, scenario: Callable[[SqliteFeedbackStore], Awaita
 
 def test_feedback_before_the_card_batch_still_suppresses(tmp_path: Path) -> None:
     async def scenario(store: SqliteFeedbackStore) -> list[str | None]:
+        # The clinician answers before the issued card reached the database: on this
+        # process the queued card is written first…
         await store.record_cards([("card-a", "patient-1", "trial-x", "likely_eligible")])
-        # The clinician answers before the issued card reached the database.
         await store.record_feedback("svc", [item("card-a")])
-        before = await store.suppressed_status("patient-1", "trial-x", CODES, 90)
-        await store.flush()
-        return [before, await store.suppressed_status("patient-1", "trial-x", CODES, 90)]
+        here = await store.suppressed_status("patient-1", "trial-x", CODES, 90)
+        # …and a card queued by another process derives the suppression when it lands.
+        await store.record_feedback("svc", [item("card-b")])
+        before = await store.suppressed_status("patient-2", "trial-x", CODES, 90)
+        await store.write_cards([("card-b", "patient-2", "trial-x", "possibly_eligible")])
+        after = await store.suppressed_status("patient-2", "trial-x", CODES, 90)
+        return [here, before, after]
 
-    assert with_store(tmp_path / "f.sqlite3", scenario) == [None, "likely_eligible"]
+    assert with_store(tmp_path / "f.sqlite3", scenario) == [
+        "likely_eligible",
+        None,
+        "possibly_eligible",
+    ]
 
 
 def test_suppression_lookup_is_one_primary_key_search(tmp_path: Path) -> None:
