@@ -87,12 +87,10 @@ class Settings(BaseSettings):
 
     # `trial-cds serve` (uvicorn): processes, connections, shutdown.
     workers: int = Field(default=1, ge=1, le=64, alias="CDS_WORKERS")
-    keep_alive_seconds: float = Field(default=5.0, gt=0, alias="CDS_KEEP_ALIVE_SECONDS")
+    keep_alive_seconds: int = Field(default=5, ge=1, alias="CDS_KEEP_ALIVE_SECONDS")
     # Connections and requests in progress per process; beyond, 503 at once.
     limit_concurrency: int = Field(default=100, ge=1, alias="CDS_LIMIT_CONCURRENCY")
-    graceful_shutdown_seconds: float = Field(
-        default=10.0, ge=0, alias="CDS_GRACEFUL_SHUTDOWN_SECONDS"
-    )
+    graceful_shutdown_seconds: int = Field(default=10, ge=0, alias="CDS_GRACEFUL_SHUTDOWN_SECONDS")
 
     log_level: str = Field(default="INFO", alias="CDS_LOG_LEVEL")
     # Screening date override (YYYY-MM-DD) for demos, tests and retrospective screening;
