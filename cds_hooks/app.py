@@ -6,14 +6,16 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 
 from cds_hooks import __version__, logs
-from cds_hooks.api import errors, health, wire
+from cds_hooks.api import errors, health, openapi, wire
 from cds_hooks.api.limits import BodyDeadline
 from cds_hooks.api.middleware import RequestLog, log_fields
 from cds_hooks.api.routes import router
@@ -131,6 +133,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(router)
     app.include_router(health.router)
+
+    def published_contract() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            generated = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            app.openapi_schema = openapi.contract(
+                generated, [(s.id, s.hook) for s in services.values()]
+            )
+        return app.openapi_schema
+
+    app.openapi = published_contract  # type: ignore[method-assign]
     return app
 
 
