@@ -21,7 +21,14 @@ from cds_hooks.feedback.store import FeedbackStore, Step, StoreOptions, _now, _t
 
 _SCHEMA_LOCK = 724001
 _DERIVE_LOCK = 724002
-_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# What the driver raises when the database, the network or a connection fails.
+_FAILURES = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 def describe(exc: BaseException) -> str:
@@ -34,6 +41,12 @@ def numbered(sql: str) -> str:
     """`?` placeholders as asyncpg's $1, $2, …"""
     parts = sql.split("?")
     return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+
+def _bindable(row: Sequence[Any]) -> list[Any]:
+    # PostgreSQL text cannot hold NUL, which valid JSON strings can: a card id with one
+    # can never match an issued card, so the stored text only has to be faithful enough.
+    return [value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in row]
 
 
 def _changed(status: str) -> int:
@@ -88,7 +101,7 @@ class PostgresFeedbackStore(FeedbackStore):
                     statement = numbered(sql)
                     changed = 0
                     for row in rows:
-                        changed += _changed(await conn.execute(statement, *row))
+                        changed += _changed(await conn.execute(statement, *_bindable(row)))
                     counts.append(changed)
         except _FAILURES as exc:
             raise StoreUnavailable(describe(exc)) from exc
@@ -97,6 +110,6 @@ class PostgresFeedbackStore(FeedbackStore):
     async def _run_read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
             async with self._pool.acquire(timeout=self.options.write_timeout) as conn:
-                return [tuple(r) for r in await conn.fetch(numbered(sql), *args)]
+                return [tuple(r) for r in await conn.fetch(numbered(sql), *_bindable(args))]
         except _FAILURES as exc:
             raise StoreUnavailable(describe(exc)) from exc
