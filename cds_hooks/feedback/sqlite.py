@@ -17,6 +17,7 @@ import asyncio
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -166,11 +167,20 @@ class SqliteFeedbackStore(FeedbackStore):
         self._reader_pool.shutdown(wait=True)
 
     async def _run_transaction(self, steps: Sequence[Step], *, durable: bool) -> list[int]:
-        return await self._in(self._writer_pool, lambda: self._transact(steps, durable))
+        # One deadline for waiting in the writer's queue and for the database's lock
+        # together: behind a stuck lock, writes fail in `write_timeout`, not in a multiple.
+        deadline = time.monotonic() + self.options.write_timeout
+        return await self._in(
+            self._writer_pool, lambda: self._transact(steps, durable, deadline)
+        )
 
-    def _transact(self, steps: Sequence[Step], durable: bool) -> list[int]:
+    def _transact(self, steps: Sequence[Step], durable: bool, deadline: float) -> list[int]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StoreUnavailable("database busy: no write slot in time")
         connection = self._writer_connection().connection
         try:
+            connection.execute(f"PRAGMA busy_timeout={max(int(left * 1000), 1)}")
             connection.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             connection.execute("BEGIN IMMEDIATE")
             counts = [max(connection.executemany(sql, rows).rowcount, 0) for sql, rows in steps]

@@ -180,7 +180,8 @@ class FeedbackStore(ABC):
         # The card this feedback is about may still be queued here: written first, it turns
         # into a suppression in this very transaction. (Queued in another process, the
         # suppression is derived when that process writes its batch.)
-        await self._batcher.flush()
+        if self.health.available:  # else it would only spend this request's wait
+            await self._batcher.flush()
         try:
             counts = await self._transaction(
                 [(schema.INSERT_FEEDBACK, rows), (schema.DERIVE_FOR_FEEDBACK, keys)], durable=True
