@@ -31,6 +31,7 @@ from cds_hooks.feedback.store import FeedbackStore, Step, StoreOptions, _now, _t
 
 T = TypeVar("T")
 _READERS = 2
+_MAX_WAITING_READS = 32
 
 
 def describe(exc: BaseException) -> str:
@@ -68,6 +69,7 @@ class SqliteFeedbackStore(FeedbackStore):
         self._readers = threading.local()
         self._all_readers: list[_Connection] = []
         self._readers_lock = threading.Lock()
+        self._reads_waiting = 0
 
     async def _in(self, pool: ThreadPoolExecutor, job: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, job)
@@ -196,9 +198,21 @@ class SqliteFeedbackStore(FeedbackStore):
             return await self._in(
                 self._writer_pool, lambda: self._query(self._writer_connection(), sql, args)
             )
-        return await self._in(
-            self._reader_pool, lambda: self._query(self._reader_connection(), sql, args)
-        )
+        # A hook gives up on a slow lookup, but its thread job still runs: on a stalled
+        # disk, stop queueing more of them rather than grow the queue with every call.
+        with self._readers_lock:
+            if self._reads_waiting >= _MAX_WAITING_READS:
+                raise StoreUnavailable("database reads backed up")
+            self._reads_waiting += 1
+
+        def read() -> list[tuple[Any, ...]]:
+            try:
+                return self._query(self._reader_connection(), sql, args)
+            finally:
+                with self._readers_lock:
+                    self._reads_waiting -= 1
+
+        return await self._in(self._reader_pool, read)
 
     def _query(self, held: _Connection, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
