@@ -67,7 +67,8 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for cards in (1_000, 100_000):
-            results[cards] = asyncio.run(measure(Path(tmp) / f"{cards}.sqlite3", cards, args.lookups))
+            path = Path(tmp) / f"{cards}.sqlite3"
+            results[cards] = asyncio.run(measure(path, cards, args.lookups))
     print(f"{'cards stored':>12} {'lookup p50 ms':>14} {'queue p50 ms':>13}")
     for cards, (lookup, queue) in results.items():
         print(f"{cards:>12} {lookup:>14.3f} {queue:>13.4f}")
