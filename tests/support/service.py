@@ -94,7 +94,8 @@ def start_service(tmp: Path, **env: str) -> Service:
             stderr=subprocess.STDOUT,
         )
     service = Service(f"http://127.0.0.1:{port}", log_path, process)
-    deadline = time.monotonic() + 30
+    # Generous: on a loaded machine the import of the format checkers alone takes seconds.
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"service exited: {service.logs()[-2000:]}")
