@@ -126,7 +126,8 @@ class FeedbackStore(ABC):
             return
         loop = asyncio.get_running_loop()
         if self._connect_error is not None and loop.time() < self._next_connect:
-            raise self._connect_error
+            # A new exception each time: re-raising one would grow its traceback forever.
+            raise StoreUnavailable(self._connect_error.reason)
         self._next_connect = loop.time() + _RECONNECT_SECONDS
         try:
             await self._connect()

@@ -121,7 +121,7 @@ def _serve(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen[byt
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert process.poll() is None, log_path.read_text()
         try:
