@@ -6,18 +6,22 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
 
 from cds_hooks import __version__, logs
-from cds_hooks.api import errors, wire
-from cds_hooks.api.middleware import RequestLog
+from cds_hooks.api import errors, health, openapi, wire
+from cds_hooks.api.limits import BodyDeadline
+from cds_hooks.api.middleware import RequestLog, log_fields
 from cds_hooks.api.routes import router
 from cds_hooks.auth import Authenticator
 from cds_hooks.eligibility import Engine
-from cds_hooks.feedback import make_store
+from cds_hooks.feedback import StoreOptions, StoreUnavailable, make_store
 from cds_hooks.issuers import parse_trusted_issuers
 from cds_hooks.prefetch import prefetch_templates
 from cds_hooks.replay import make_replay_cache
@@ -35,6 +39,18 @@ def _pseudonym_secret(settings: Settings) -> str:
         return "trial-cds-dev-mode"  # stable across restarts for local work; not a secret
     log.warning("CDS_PSEUDONYM_SECRET is not set: feedback suppression lasts until restart")
     return secrets.token_hex(32)
+
+
+def store_options(settings: Settings) -> StoreOptions:
+    suppress_days = settings.feedback_suppress_days
+    return StoreOptions(
+        write_timeout=settings.store_timeout_seconds,
+        lookup_timeout=settings.suppression_lookup_seconds,
+        flush_seconds=settings.issued_card_flush_seconds,
+        max_pending_cards=settings.issued_card_max_pending,
+        card_retention_days=settings.issued_card_retention_days or max(suppress_days, 1),
+        suppress_days=suppress_days,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -63,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("no CDS_TRUSTED_ISSUERS configured: every hook call will be refused")
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
-            store = make_store(settings.database_url)
+            store = make_store(settings.database_url, store_options(settings))
+            # Never fails on the database: the hook works without it, readiness says why.
             await store.open()
             replay = make_replay_cache(settings)
             app.state.cds = AppState(
@@ -100,8 +117,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+    # Inside the request log, so a 408 for a stalled body is logged like any answer.
+    app.add_middleware(BodyDeadline, seconds=settings.body_timeout_seconds)
     # Added last, so outermost: CORS preflights and errors are logged too.
     app.add_middleware(RequestLog)
     errors.install(app)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(request: Request, exc: StoreUnavailable) -> Response:
+        # Only strict store operations raise (feedback): nothing of the request was kept.
+        log_fields(request)["error"] = "store unavailable"
+        return errors.outcome_response(
+            503, "feedback could not be stored; nothing was kept, retry later", _RETRY_LATER
+        )
+
     app.include_router(router)
+    app.include_router(health.router)
+
+    def published_contract() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            generated = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            app.openapi_schema = openapi.contract(
+                generated, [(s.id, s.hook) for s in services.values()]
+            )
+        return app.openapi_schema
+
+    app.openapi = published_contract  # type: ignore[method-assign]
     return app
+
+
+_RETRY_LATER = {"Retry-After": "5"}

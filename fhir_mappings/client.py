@@ -9,7 +9,11 @@ so (`truncated`, `stop_reason`).
 Errors are split the way callers act on them (`FhirError.kind`):
 - final: `unauthorized` (401/403), `not_found` (404/410), `client` (other 4xx),
   `invalid` (not JSON, not a resource/Bundle, a redirect we do not follow);
-- transient, already retried where safe: `server` (429, 5xx), `timeout`, `unreachable`.
+- transient, already retried where safe: `server` (429, 5xx), `timeout`, `unreachable`;
+- `too_large`: a response, or all responses of this client together, beyond the byte
+  budget. Bodies are streamed and counted as they arrive (after decompression, so a gzip
+  bomb counts at its real size); reading stops at the budget and the partial body is
+  dropped, so one huge page costs at most the budget in memory, not its size.
 Only 429/502/503/504 are retried (a GET is idempotent; 500 usually is a bug that a retry
 repeats), at most `retries` times, honouring a short Retry-After and never past the
 caller's deadline.
@@ -34,13 +38,23 @@ import orjson
 from fhir_mappings.bundle import next_link
 
 ErrorKind = Literal[
-    "unauthorized", "not_found", "client", "timeout", "unreachable", "server", "invalid"
+    "unauthorized",
+    "not_found",
+    "client",
+    "timeout",
+    "unreachable",
+    "server",
+    "invalid",
+    "too_large",
 ]
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 ACCEPT = "application/fhir+json, application/json;q=0.9"
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Byte budgets: one response, and everything one client (one hook call) reads.
+MAX_RESPONSE_BYTES = 10_000_000
+MAX_CALL_BYTES = 25_000_000
 
 SearchParams = Mapping[str, str] | Sequence[tuple[str, str]] | str
 
@@ -81,6 +95,8 @@ class FhirClient:
         page_size: int | None = None,
         retries: int = 2,
         max_retry_wait: float = 2.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_call_bytes: int = MAX_CALL_BYTES,
     ) -> None:
         self._http = http
         self.base_url = base_url.rstrip("/") + "/"
@@ -91,6 +107,9 @@ class FhirClient:
         self._page_size = page_size
         self._retries = retries
         self._max_retry_wait = max_retry_wait
+        self._max_response_bytes = max_response_bytes
+        self._max_call_bytes = max_call_bytes
+        self.bytes_read = 0  # all response bodies so far, toward max_call_bytes
 
     def __repr__(self) -> str:  # never the token
         return f"FhirClient({self.base_url!r})"
@@ -207,26 +226,57 @@ class FhirClient:
                 timeout = min(timeout, deadline - loop.time())
                 if timeout <= 0:
                     raise FhirError("timeout", None, "FHIR server too slow (hook deadline)")
+            retry_in: float | None = None
             try:
-                response = await self._http.get(url, headers=headers, timeout=timeout)
+                async with self._http.stream(
+                    "GET", url, headers=headers, timeout=timeout
+                ) as response:
+                    status = response.status_code
+                    if status in RETRYABLE_STATUS and attempt < self._retries:
+                        wait = self._retry_wait(response, attempt)
+                        fits = wait is not None and (
+                            deadline is None or loop.time() + wait < deadline
+                        )
+                        retry_in = wait if fits else None
+                    if retry_in is None:
+                        _raise_for_status(status)  # an error body is never read
+                        body = await self._read_body(response)
             except httpx.TimeoutException as exc:
                 raise FhirError("timeout", None, "FHIR server timed out") from exc
             except httpx.TransportError as exc:
                 raise FhirError("unreachable", None, "FHIR server unreachable") from exc
-            status = response.status_code
-            if status in RETRYABLE_STATUS and attempt < self._retries:
-                wait = self._retry_wait(response, attempt)
-                fits = wait is not None and (deadline is None or loop.time() + wait < deadline)
-                if wait is not None and fits:
-                    attempt += 1
-                    await asyncio.sleep(wait)
-                    continue
-            break
-        _raise_for_status(status)
+            if retry_in is None:
+                break
+            attempt += 1
+            await asyncio.sleep(retry_in)
         try:
-            return orjson.loads(response.content)
+            return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise FhirError("invalid", status, "FHIR server answered with invalid JSON") from exc
+
+    async def _read_body(self, response: httpx.Response) -> bytearray:
+        """The body, read chunk by chunk within the response and call budgets."""
+        limit = self._max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > min(limit, self._call_budget_left()):
+            raise self._too_large(int(declared) > limit)
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            self.bytes_read += len(chunk)
+            if len(body) + len(chunk) > limit or self._call_budget_left() < 0:
+                raise self._too_large(len(body) + len(chunk) > limit)
+            body += chunk
+        return body
+
+    def _call_budget_left(self) -> int:
+        return self._max_call_bytes - self.bytes_read
+
+    def _too_large(self, response: bool) -> FhirError:
+        if response:
+            message = f"FHIR response larger than {self._max_response_bytes} bytes; not read"
+        else:
+            message = f"FHIR data for this call beyond {self._max_call_bytes} bytes; not read"
+        return FhirError("too_large", None, message)
 
     def _retry_wait(self, response: httpx.Response, attempt: int) -> float | None:
         """Seconds to wait before retrying, or None when the server asks for longer than we

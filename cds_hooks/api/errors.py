@@ -21,9 +21,11 @@ _ISSUE_CODES = {
     403: "forbidden",
     404: "not-found",
     405: "not-supported",
+    408: "timeout",
     412: "incomplete",
     413: "too-costly",
     500: "exception",
+    503: "transient",
 }
 
 

@@ -132,6 +132,8 @@ def _fhir_client(state: AppState, body: dict[str, Any], issuer: str | None) -> F
         timeout=settings.fhir_timeout_seconds,
         max_pages=settings.fhir_max_pages,
         page_size=settings.fhir_page_size,
+        max_response_bytes=settings.fhir_max_response_bytes,
+        max_call_bytes=settings.fhir_max_call_bytes,
     )
 
 

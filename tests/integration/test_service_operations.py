@@ -19,7 +19,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
-from cds_hooks.feedback import PostgresFeedbackStore
+from cds_hooks.feedback import PostgresFeedbackStore, StoreOptions, StoreUnavailable
 from fixtures import generate as g
 from tests.fhir_server.launcher import FhirServer
 from tests.support.service import CALL_TIMEOUT_SECONDS, Service, start_service
@@ -293,6 +293,97 @@ def test_postgres_store_is_idempotent_and_suppresses(postgres_url: str) -> None:
             await other.close()
 
     asyncio.run(scenario())
+
+
+async def _set_read_only(admin: Any, read_only: bool) -> None:
+    """Make the database refuse (or take again) writes, for connections made from now
+    on, and drop every other connection so the store's pool reconnects under it."""
+    name = await admin.fetchval("SELECT current_database()")
+    setting = (
+        "SET default_transaction_read_only = on"
+        if read_only
+        else "RESET default_transaction_read_only"
+    )
+    await admin.execute(f'ALTER DATABASE "{name}" {setting}')
+    await admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+
+def test_postgres_store_refuses_feedback_while_read_only_and_recovers(postgres_url: str) -> None:
+    import asyncpg
+
+    async def attempt(store: PostgresFeedbackStore, card: str) -> bool:
+        item = _feedback(card, "2026-03-02T11:00:00Z")["feedback"][0]
+        try:
+            await store.record_feedback("svc-ro", [item])
+        except StoreUnavailable:
+            return False
+        return True
+
+    async def scenario() -> tuple[set[str], set[str], int, bool]:
+        store = PostgresFeedbackStore(postgres_url, StoreOptions(write_timeout=2.0))
+        await store.open()
+        admin = await asyncpg.connect(postgres_url)
+        acknowledged, refused = set(), set()
+        try:
+            await _set_read_only(admin, True)
+            for _ in range(5):
+                card = f"ro-during-{uuid.uuid4()}"
+                (acknowledged if await attempt(store, card) else refused).add(card)
+            # The hook's side neither raises nor waits for the database.
+            codes = ["patient-declined"]
+            assert await store.suppressed_status("pk", "trial-x", codes, 90) is None
+            await store.record_cards([("ro-card", "pk", "trial-x", "likely_eligible")])
+            await store.flush()
+            pending = store.health.cards_pending
+            with pytest.raises(StoreUnavailable):
+                await store.probe()
+            await _set_read_only(admin, False)
+            recovered = False
+            for _ in range(5):  # the first use of a dropped connection may fail too
+                card = f"ro-after-{uuid.uuid4()}"
+                ok = await attempt(store, card)
+                (acknowledged if ok else refused).add(card)
+                if ok:
+                    recovered = True
+                    break
+            await store.flush()
+            stored = {
+                r[0] for r in await admin.fetch(
+                    "SELECT card_uuid FROM feedback WHERE service_id = 'svc-ro'"
+                )
+            }
+            written = await admin.fetchval(
+                "SELECT COUNT(*) FROM issued_card WHERE card_uuid = 'ro-card'"
+            )
+        finally:
+            await admin.close()
+            await store.close()
+        assert stored == acknowledged
+        assert written == 1  # the queued card reached the database after recovery
+        return acknowledged, refused, pending, recovered
+
+    acknowledged, refused, pending, recovered = asyncio.run(scenario())
+    assert {c for c in refused if c.startswith("ro-during-")} == {
+        c for c in refused | acknowledged if c.startswith("ro-during-")
+    }
+    assert pending == 1
+    assert recovered
+
+
+def test_postgres_store_keeps_text_with_nul(postgres_url: str) -> None:
+    async def scenario() -> int:
+        store = PostgresFeedbackStore(postgres_url)
+        await store.open()
+        try:
+            item = _feedback("card-with-\x00-nul", "2026-03-02T12:00:00Z")["feedback"][0]
+            return await store.record_feedback("svc-nul", [item])
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == 1
 
 
 def test_service_on_postgres(tmp_path: Path, postgres_url: str) -> None:

@@ -320,3 +320,97 @@ def test_no_token_no_authorization_header() -> None:
 
     asyncio.run(main())
     assert auth(route) is None
+
+
+# --- byte budgets ------------------------------------------------------------------------
+
+
+async def _chunks(total: int, size: int = 65536) -> Any:
+    """A Bundle body of `total` bytes, streamed without a Content-Length."""
+    head = b'{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"note":"'
+    yield head
+    sent = len(head)
+    while sent < total:
+        chunk = b"A" * min(size, total - sent)
+        sent += len(chunk)
+        yield chunk
+    yield b'"}}]}'
+
+
+@respx.mock
+def test_a_streamed_response_beyond_the_budget_is_not_read_to_the_end() -> None:
+    respx.get(f"{BASE}/DiagnosticReport").mock(
+        return_value=httpx.Response(200, content=_chunks(50_000_000))
+    )
+
+    async def search(client: FhirClient) -> tuple[str, int]:
+        with pytest.raises(FhirError) as caught:
+            await client.search("DiagnosticReport", {"patient": "p"})
+        return caught.value.kind, client.bytes_read
+
+    kind, read = run(search, max_response_bytes=1_000_000)
+    assert kind == "too_large"
+    assert read < 1_100_000  # stopped at the budget, not at 50 MB
+
+
+@respx.mock
+def test_a_declared_length_beyond_the_budget_is_refused_unread() -> None:
+    body = b'{"resourceType":"Bundle","type":"searchset"}' + b" " * 2_000_000
+    respx.get(f"{BASE}/Observation").mock(return_value=httpx.Response(200, content=body))
+
+    async def search(client: FhirClient) -> tuple[str, int, str]:
+        with pytest.raises(FhirError) as caught:
+            await client.search("Observation", {"patient": "p"})
+        return caught.value.kind, client.bytes_read, str(caught.value)
+
+    kind, read, message = run(search, max_response_bytes=1_000_000)
+    assert (kind, read) == ("too_large", 0)
+    assert "1000000 bytes" in message
+
+
+@respx.mock
+def test_a_gzip_bomb_counts_at_its_decompressed_size() -> None:
+    import gzip
+
+    bomb = gzip.compress(b'{"resourceType":"Bundle","entry":[],"x":"' + b"0" * 20_000_000 + b'"}')
+    assert len(bomb) < 100_000
+    respx.get(f"{BASE}/Observation").mock(
+        return_value=httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"})
+    )
+
+    async def search(client: FhirClient) -> str:
+        with pytest.raises(FhirError) as caught:
+            await client.search("Observation", {"patient": "p"})
+        return caught.value.kind
+
+    assert run(search, max_response_bytes=1_000_000) == "too_large"
+
+
+@respx.mock
+def test_the_call_budget_spans_every_page_and_request() -> None:
+    filler = "x" * 300_000
+
+    def big_page(request: httpx.Request) -> httpx.Response:
+        n = int(request.url.params.get("page", "1"))
+        bundle = page([{"resourceType": "Observation", "id": str(n), "note": filler}],
+                      f"{BASE}/Observation?page={n + 1}")
+        return httpx.Response(200, json=bundle)
+
+    respx.get(f"{BASE}/Observation").mock(side_effect=big_page)
+    respx.get(f"{BASE}/Patient/p").mock(
+        return_value=httpx.Response(200, json={"resourceType": "Patient", "id": "p"})
+    )
+
+    async def calls(client: FhirClient) -> tuple[str, bool, str | None]:
+        with pytest.raises(FhirError) as caught:
+            await client.search("Observation", {"patient": "p"})
+        within = client.bytes_read <= 1_000_000  # the page that would cross it is not read
+        # What still fits in the budget is read.
+        patient = await client.read("Patient", "p")
+        return caught.value.kind, within, patient and patient["id"]
+
+    assert run(calls, max_pages=10, max_response_bytes=500_000, max_call_bytes=1_000_000) == (
+        "too_large",
+        True,
+        "p",
+    )
