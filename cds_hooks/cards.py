@@ -178,6 +178,7 @@ def card_for(
     terminology: Terminology,
     *,
     treatment_orders: Sequence[str] = (),
+    skipped: Sequence[Mapping[str, str]] = (),
 ) -> Card | None:
     if result.status == "not_eligible":
         return None
@@ -255,6 +256,8 @@ def card_for(
                 "patient": screening.patient,
                 "as_of": screening.as_of.isoformat(),
                 "trials": [result.to_json()],
+                # Resources present but not used (e.g. no subject), so none vanish silently.
+                **({"skipped": list(skipped)} if skipped else {}),
             }
         },
     )
