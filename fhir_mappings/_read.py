@@ -175,8 +175,15 @@ def _age_years(raw: Any) -> tuple[float | None, str | None]:
         return None, str(exc)
     if found is None:
         return None, None
-    per_year = {"a": 1.0, "yr": 1.0, "year": 1.0, "years": 1.0, "mo": 12.0, "wk": 52.1775,
-                "d": 365.25}
+    per_year = {
+        "a": 1.0,
+        "yr": 1.0,
+        "year": 1.0,
+        "years": 1.0,
+        "mo": 12.0,
+        "wk": 52.1775,
+        "d": 365.25,
+    }
     factor = per_year.get((found.unit or "a").strip().lower())
     if factor is None:
         return None, f"age unit {found.unit!r} not understood"

@@ -84,8 +84,10 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
         verification = "refuted"  # "ausgeschlossen": the diagnosis was ruled out
     # Suspected when the status says so, or when a national certainty marker says
     # "suspected" (V) or contradicts a confirmed status (A with "confirmed").
-    suspected = verification in SUSPECTED_VERIFICATION or "V" in certainty or (
-        "A" in certainty and verification != "refuted"
+    suspected = (
+        verification in SUSPECTED_VERIFICATION
+        or "V" in certainty
+        or ("A" in certainty and verification != "refuted")
     )
     return ConditionFact(
         ref=ref,

@@ -150,6 +150,7 @@ class MedicationFact:
     # Listed drugs named by the order's text/display when none of its codes is recognised
     # ("apixaban"): the order may be one of them, so "none active" cannot be said.
     possible_drugs: tuple[str, ...] = ()
+    possible_codes: frozenset[Code] = frozenset()  # their ingredient RxNorm / ATC codes
 
 
 @dataclass(frozen=True, slots=True)

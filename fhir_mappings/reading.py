@@ -95,7 +95,11 @@ def implausible(value: ObservationValue, code_set: CodeSet) -> str | None:
     if limits is None:
         return None
     if value.quantity is not None:
-        number, unit, comparator = value.quantity.value, value.quantity.unit, value.quantity.comparator
+        number, unit, comparator = (
+            value.quantity.value,
+            value.quantity.unit,
+            value.quantity.comparator,
+        )
     elif value.integer is not None:
         number, unit, comparator = float(value.integer), None, None
     else:
@@ -108,8 +112,10 @@ def implausible(value: ObservationValue, code_set: CodeSet) -> str | None:
     if not math.isfinite(number):
         return f"implausible value: {shown} is not a finite number"
     # Sign and zero need no unit: a negative creatinine is impossible in any unit.
-    if comparator is None and limits.low >= 0 and (
-        number < 0 or (number == 0 and (limits.low > 0 or limits.low_exclusive))
+    if (
+        comparator is None
+        and limits.low >= 0
+        and (number < 0 or (number == 0 and (limits.low > 0 or limits.low_exclusive)))
     ):
         return f"implausible value: {shown} is {where}"
     if limits.unit in _DIMENSIONLESS:
@@ -227,9 +233,7 @@ def refine_observation(
 
 
 def refine_report(fact: DiagnosticReportFact, terminology: Terminology) -> DiagnosticReportFact:
-    return replace(
-        fact, modality=modality_of(fact.codes, fact.category, fact.display, terminology)
-    )
+    return replace(fact, modality=modality_of(fact.codes, fact.category, fact.display, terminology))
 
 
 __all__ = [

@@ -26,8 +26,8 @@ from fhir_mappings.medications import MEDICATION_TYPES, parse_medication
 from fhir_mappings.observations import parse_observation
 from fhir_mappings.patient import parse_patient
 from fhir_mappings.procedures import parse_procedure
-from fhir_mappings.reports import parse_report
 from fhir_mappings.reading import refine_observation, refine_report
+from fhir_mappings.reports import parse_report
 from fhir_mappings.subjects import SubjectMatcher
 from fhir_mappings.terminology import Terminology, load_terminology
 

@@ -54,7 +54,9 @@ class SubjectMatcher:
         self.patient_id = patient_id
         self.ref = f"Patient/{patient_id}"
         urls = {u.strip() for u in patient_urls if u and u.strip()}
-        self._urns = frozenset({f"urn:uuid:{patient_id}"} | {u for u in urls if u.startswith("urn:")})
+        self._urns = frozenset(
+            {f"urn:uuid:{patient_id}"} | {u for u in urls if u.startswith("urn:")}
+        )
         bases = {_normal_base(fhir_base)} if fhir_base else set()
         for url in urls:
             # An absolute fullUrl <base>/Patient/<id> tells which server the Bundle is from.
@@ -96,7 +98,9 @@ class SubjectMatcher:
         if target != self.ref:
             return f"belongs to {_short(target)}, not {self.ref}"
         if not absolute:
-            return None if len(parts) == 2 else f"subject reference {_short(reference)} is malformed"
+            return (
+                None if len(parts) == 2 else f"subject reference {_short(reference)} is malformed"
+            )
         base = "/".join(parts[:-2])
         if self._bases and base not in self._bases:
             return f"refers to {self.ref} on another FHIR server ({_short(base)})"

@@ -164,6 +164,9 @@ class Screening:
             for other in self.observations.get(name, ())
             if other is not fact
             and other.date == fact.date
+            # Two results of one day with different times of day are ordered (the record
+            # is sorted newest first by time), so only untimed or same-time ones compete.
+            and (other.time is None or fact.time is None or other.time == fact.time)
             and other.status in COUNTED_OBSERVATION_STATUSES
             and other.problem is None
             and other.value.data_absent_reason is None

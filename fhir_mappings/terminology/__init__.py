@@ -27,8 +27,16 @@ _LIMITS_SCHEMA = "reference-limits.schema.json"
 _ALIASES_SCHEMA = "unit-aliases.schema.json"
 _LIMITS_FILE = "reference_limits.json"
 _ALIASES_FILE = "unit_aliases.json"
+INGREDIENTS_FILE = "drug_ingredients.json"  # read by fhir_mappings.medications
 _NOT_CODE_SETS = frozenset(
-    {_CODE_SETS_SCHEMA, _LIMITS_SCHEMA, _ALIASES_SCHEMA, _LIMITS_FILE, _ALIASES_FILE}
+    {
+        _CODE_SETS_SCHEMA,
+        _LIMITS_SCHEMA,
+        _ALIASES_SCHEMA,
+        _LIMITS_FILE,
+        _ALIASES_FILE,
+        INGREDIENTS_FILE,
+    }
 )
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
@@ -323,10 +331,7 @@ def _code_set(path: Path, name: str, raw: Mapping[str, Any]) -> CodeSet:
             (p["system"], p["prefix"], p["group"]) for p in prefixes if "group" in p
         ),
         displays=MappingProxyType(
-            {
-                _code(c): c["display"]
-                for c in [*codes, *answers_raw, *raw.get("answer_codes", [])]
-            }
+            {_code(c): c["display"] for c in [*codes, *answers_raw, *raw.get("answer_codes", [])]}
         ),
         order_code=_code(order) if order else None,
         order_display=order["display"] if order else None,
