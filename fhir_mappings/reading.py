@@ -105,9 +105,10 @@ def implausible(value: ObservationValue, code_set: CodeSet) -> str | None:
     else:
         return None  # coded answers are on their scale by construction
     shown = f"{_fmt(number)}{' ' + unit if unit else ''}"
+    # The limits' source stays in the terminology data; the reason says what and where.
     where = (
         f"outside the physiological limits {_fmt(limits.low)}–{_fmt(limits.high)} "
-        f"{limits.unit} for {code_set.description.lower()} ({limits.source})"
+        f"{limits.unit}"
     )
     if not math.isfinite(number):
         return f"implausible value: {shown} is not a finite number"
