@@ -943,6 +943,7 @@ def measurable_disease(rule: Rule, s: Screening, window: Window) -> Outcome:
             fact.status in COUNTED_OBSERVATION_STATUSES
             and fact.date
             and window.contains(fact.date)
+            and fact.problem is None  # e.g. an implausible size never counts
             and fact.value.quantity is not None
             and fact.value.quantity.comparator is None
         ):
