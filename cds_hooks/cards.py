@@ -19,6 +19,7 @@ from cds_hooks.trials import TrialDefinition
 from cds_hooks.trials.model import OBSERVATION_PARAMS
 from fhir_mappings._read import codes_of
 from fhir_mappings.facts import LOINC, SNOMED, PatientRecord
+from fhir_mappings.medications import MEDICATION_TYPES, parse_medication
 from fhir_mappings.terminology import Terminology
 
 SERVICE_LABEL = "trial-cds-hooks clinical trial screening"
@@ -94,8 +95,15 @@ def starts_treatment(
         ):
             continue
         concept = _order_concept(resource, medications)
-        if any(s.matches(codes_of(concept)) for s in sets):
+        if resource.get("resourceType") in MEDICATION_TYPES:
+            # The same reader as the record's medications: ingredient codes of a product
+            # (SCD/SBD/brand/ATC) and of a referenced Medication count.
+            order = parse_medication(resource, medications)
+            codes, text = order.codes, order.display
+        else:
+            codes = codes_of(concept)
             text = concept.get("text") if isinstance(concept, dict) else None
+        if any(s.matches(codes) for s in sets):
             found.append(text or resource.get("resourceType", "order"))
     return found
 
@@ -178,6 +186,7 @@ def card_for(
     terminology: Terminology,
     *,
     treatment_orders: Sequence[str] = (),
+    skipped: Sequence[Mapping[str, str]] = (),
 ) -> Card | None:
     if result.status == "not_eligible":
         return None
@@ -255,6 +264,8 @@ def card_for(
                 "patient": screening.patient,
                 "as_of": screening.as_of.isoformat(),
                 "trials": [result.to_json()],
+                # Resources present but not used (e.g. no subject), so none vanish silently.
+                **({"skipped": list(skipped)} if skipped else {}),
             }
         },
     )

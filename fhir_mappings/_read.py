@@ -6,7 +6,10 @@ field must not lose the rest of the resource.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fhir_mappings.facts import UCUM, Code, Quantity, ReferenceRange
@@ -91,24 +94,139 @@ def quantity(raw: Any) -> Quantity | None:
     comparator = raw.get("comparator")
     if comparator is not None and comparator not in _COMPARATORS:
         raise BadValue(f"quantity comparator {comparator!r} is not valid")
-    return Quantity(float(value), unit, comparator)
+    return Quantity(float(value), unit, comparator, significant_digits(value))
+
+
+def significant_digits(value: int | float | str) -> int | None:
+    """Significant digits of a number as written: "6.2" → 2, "0.030" → 2, 150 → 3.
+
+    A JSON number has already lost trailing zeros after the point (6.20 reads as 6.2), so
+    the precision of a float is a lower bound; a string keeps them. None when unknown.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    try:
+        digits = Decimal(value if isinstance(value, str) else repr(value)).as_tuple().digits
+    except InvalidOperation:
+        return None
+    stripped = "".join(str(d) for d in digits).lstrip("0")
+    return len(stripped) or 1
+
+
+_COMPARATOR_TEXT = {"≤": "<=", "≥": ">=", "=<": "<=", "=>": ">="}
+# "1.1", "<0.3", "> 1000", "≤ 5 mg/dL": one number with an optional comparator and unit.
+# Thousands separators and decimal commas are refused: "1,200" could be 1.2 or 1200.
+_NUMBER_TEXT = re.compile(
+    r"\s*(<=|>=|=<|=>|<|>|≤|≥)?\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"\s*([A-Za-z%µμ/*\[\]{}.^0-9()_-]*[A-Za-z%µμ\]}])?\s*"
+)
+
+
+def number_text(text: str) -> Quantity | None:
+    """A number written as text (valueString, referenceRange.text), else None."""
+    match = _NUMBER_TEXT.fullmatch(text)
+    if match is None:
+        return None
+    comparator, number, unit = match.groups()
+    value = float(number)
+    if not math.isfinite(value):
+        return None
+    comparator = _COMPARATOR_TEXT.get(comparator or "", comparator)
+    return Quantity(value, unit, comparator, significant_digits(number))
+
+
+# "3-17 umol/L", "3 - 17", "3.5–5.2 g/dL", "3 to 17 U/L": a low-high range.
+_RANGE_TEXT = re.compile(
+    r"\s*(\d+(?:\.\d+)?)\s*(?:-|–|—|to)\s*(\d+(?:\.\d+)?)\s*"
+    r"([A-Za-z%µμ/*\[\]{}.^0-9()_-]*[A-Za-z%µμ\]}])?\s*"
+)
+
+
+def range_text(text: str) -> tuple[Quantity | None, Quantity | None] | None:
+    """(low, high) from a referenceRange.text, or None when it cannot be read.
+
+    "3-17 umol/L" → (3, 17); "<1.2 mg/dL" / "≤ 40 U/L" → (None, 1.2); "> 3.5 g/dL" →
+    (3.5, None). A bound given with "<" is treated as the limit itself, as labs mean it.
+    """
+    match = _RANGE_TEXT.fullmatch(text)
+    if match is not None:
+        low_text, high_text, unit = match.groups()
+        low, high = float(low_text), float(high_text)
+        if low > high:
+            return None
+        return (
+            Quantity(low, unit, None, significant_digits(low_text)),
+            Quantity(high, unit, None, significant_digits(high_text)),
+        )
+    bound = number_text(text)
+    if bound is None or bound.comparator is None:
+        return None
+    limit = Quantity(bound.value, bound.unit, None, bound.precision)
+    return (None, limit) if bound.comparator in ("<", "<=") else (limit, None)
+
+
+def _age_years(raw: Any) -> tuple[float | None, str | None]:
+    """A referenceRange.age bound in years, or a problem when its unit is not a time."""
+    if raw is None:
+        return None, None
+    try:
+        found = quantity(raw)
+    except BadValue as exc:
+        return None, str(exc)
+    if found is None:
+        return None, None
+    per_year = {
+        "a": 1.0,
+        "yr": 1.0,
+        "year": 1.0,
+        "years": 1.0,
+        "mo": 12.0,
+        "wk": 52.1775,
+        "d": 365.25,
+    }
+    factor = per_year.get((found.unit or "a").strip().lower())
+    if factor is None:
+        return None, f"age unit {found.unit!r} not understood"
+    return found.value / factor, None
 
 
 def reference_ranges(raw: Any) -> tuple[ReferenceRange, ...]:
+    """Every referenceRange; one that is present but cannot be read keeps a `problem`, so
+    the engine can tell "the lab's range is unreadable" from "no range was given"."""
     ranges = []
     for item in as_list(raw):
         item = as_dict(item)
+        problem: str | None = None
         try:
             low, high = quantity(item.get("low")), quantity(item.get("high"))
-        except BadValue:
+        except BadValue as exc:
             low = high = None
+            problem = f"reference range: {exc}"
         text = item.get("text")
+        text = text if isinstance(text, str) and text.strip() else None
+        if problem is None and low is None and high is None:
+            parsed = range_text(text) if text is not None else None
+            if parsed is None:
+                problem = (
+                    f"reference range text {text!r} cannot be read"
+                    if text is not None
+                    else "reference range has neither low, high nor text"
+                )
+            else:
+                low, high = parsed
+        age = as_dict(item.get("age"))
+        age_low, low_problem = _age_years(age.get("low"))
+        age_high, high_problem = _age_years(age.get("high"))
+        problem = problem or low_problem or high_problem
         ranges.append(
             ReferenceRange(
                 low=low,
                 high=high,
-                text=text if isinstance(text, str) else None,
+                text=text,
                 applies_to=codes_of(item.get("appliesTo")),
+                age_low=age_low,
+                age_high=age_high,
+                problem=problem,
             )
         )
     return tuple(ranges)

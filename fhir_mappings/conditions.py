@@ -7,13 +7,33 @@ from typing import Any
 
 from fhir_mappings._read import as_dict, as_list, codes_of, display_of, first_code
 from fhir_mappings.dates import first_full_date
-from fhir_mappings.facts import Code, ConditionFact
+from fhir_mappings.facts import SUSPECTED_VERIFICATION, Code, ConditionFact
 
 HISTOLOGY_EXTENSION = (
     "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
 )
 CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+# German base profile: certainty of an ICD-10-GM coding (G confirmed, V suspected,
+# A excluded, Z status post), carried as an extension on the coding itself.
+ICD10GM_CERTAINTY = "http://fhir.de/StructureDefinition/icd-10-gm-diagnosesicherheit"
+
+
+def _icd10gm_certainty(code: Any) -> set[str]:
+    found: set[str] = set()
+    for coding in as_list(as_dict(code).get("coding")):
+        for extension in as_list(as_dict(coding).get("extension")):
+            extension = as_dict(extension)
+            url = extension.get("url")
+            # Some feeds write the extension URL with https; it names the same extension.
+            if type(url) is not str or url.replace("https://", "http://") != ICD10GM_CERTAINTY:
+                continue
+            value = extension.get("valueCode")
+            if value is None:
+                value = as_dict(extension.get("valueCoding")).get("code")
+            if type(value) is str:
+                found.add(value.strip().upper())
+    return found
 
 
 def _status(concept: Any, system: str) -> str | None:
@@ -58,11 +78,22 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
         p for p in as_list(as_dict(resource.get("meta")).get("profile")) if type(p) is str
     )
     code = resource.get("code")
+    verification = _status(resource.get("verificationStatus"), VERIFICATION_STATUS_SYSTEM)
+    certainty = _icd10gm_certainty(code)
+    if "A" in certainty and verification is None:
+        verification = "refuted"  # "ausgeschlossen": the diagnosis was ruled out
+    # Suspected when the status says so, or when a national certainty marker says
+    # "suspected" (V) or contradicts a confirmed status (A with "confirmed").
+    suspected = (
+        verification in SUSPECTED_VERIFICATION
+        or "V" in certainty
+        or ("A" in certainty and verification != "refuted")
+    )
     return ConditionFact(
         ref=ref,
         codes=codes_of(code),
         clinical_status=_status(resource.get("clinicalStatus"), CLINICAL_STATUS_SYSTEM),
-        verification_status=_status(resource.get("verificationStatus"), VERIFICATION_STATUS_SYSTEM),
+        verification_status=verification,
         date=when,
         body_sites=codes_of(resource.get("bodySite")),
         histology=frozenset(histology),
@@ -70,4 +101,5 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
         category=codes_of(resource.get("category")),
         display=display_of(code),
         problem="; ".join(problems) or None,
+        suspected=suspected,
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from datetime import time as ClockTime
 from typing import Literal, NamedTuple
 
 Precision = Literal["year", "month", "day"]
@@ -144,3 +145,17 @@ def first_full_date(*values: object) -> tuple[date | None, str | None]:
         if why is None:
             why = _why_not_full(value, parsed)
     return None, why
+
+
+def time_of_day(value: object) -> ClockTime | None:
+    """The wall-clock time of a dateTime/instant as written ("2026-03-01T08:30:00+01:00" →
+    08:30), or None for a date without a time or anything unreadable. Like the calendar
+    date, it is not shifted to UTC: it orders results of one local day."""
+    if type(value) is not str or len(value) < 16 or value[10:11] != "T":
+        return None
+    if parse_date(value).precision != "day":
+        return None
+    try:
+        return ClockTime.fromisoformat(value[11:19] if value[16:17] == ":" else value[11:16])
+    except ValueError:
+        return None

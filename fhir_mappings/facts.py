@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from datetime import time as ClockTime
 
 # A coding reduced to what matching needs: (system, code). Matching is exact on both.
 Code = tuple[str, str]
@@ -30,6 +31,9 @@ class Quantity:
     value: float
     unit: str | None
     comparator: str | None = None  # one of <, <=, >=, > (FHIR QuantityComparator)
+    # Significant digits as reported ("6.2" → 2), so a converted value can be compared at
+    # the lab's precision (6.2 mmol/L haemoglobin is 10 g/dL, not 9.99). None: not known.
+    precision: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,12 @@ class ReferenceRange:
     text: str | None = None
     # Codes of referenceRange.appliesTo (e.g. male/female) so sex-specific ranges can be chosen.
     applies_to: frozenset[Code] = frozenset()
+    # referenceRange.age in years (low inclusive, high inclusive), when the lab gave one.
+    age_low: float | None = None
+    age_high: float | None = None
+    # Set when the lab gave a range that cannot be read (text we cannot parse, a bad
+    # quantity): the ULN is then unknown, which is not the same as "no range given".
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +91,18 @@ class ObservationFact:
     components: tuple[ObservationComponent, ...] = ()
     interpretation: frozenset[Code] = frozenset()
     display: str | None = None  # code.text or first coding display, for humans
-    # Set when the resource could not be read well enough to use (bad date, bad value...).
+    # Set when the resource could not be read well enough to use (bad date, bad value,
+    # an implausible value: "implausible value: ..."). The engine then never compares it.
     problem: str | None = None
+    # Time of day as written, when effective[x] has one: orders same-day results.
+    time: ClockTime | None = None
+    # DICOM modality (MR, CT, ES...) from the code or category, when known.
+    modality: str | None = None
+    category: frozenset[Code] = frozenset()
+
+
+# Condition.verificationStatus codes that mean "suspected, not established".
+SUSPECTED_VERIFICATION = frozenset({"provisional", "differential", "unconfirmed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +120,9 @@ class ConditionFact:
     category: frozenset[Code] = frozenset()
     display: str | None = None
     problem: str | None = None
+    # Suspected, not confirmed: verificationStatus provisional / differential / unconfirmed,
+    # or a national certainty marker (ICD-10-GM Diagnosesicherheit "V").
+    suspected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +147,10 @@ class MedicationFact:
     date: date | None  # authoredOn / effective[x] / dateAsserted
     display: str | None = None
     problem: str | None = None
+    # Listed drugs named by the order's text/display when none of its codes is recognised
+    # ("apixaban"): the order may be one of them, so "none active" cannot be said.
+    possible_drugs: tuple[str, ...] = ()
+    possible_codes: frozenset[Code] = frozenset()  # their ingredient RxNorm / ATC codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +164,11 @@ class DiagnosticReportFact:
     result_refs: tuple[str, ...] = ()
     display: str | None = None
     problem: str | None = None
+    time: ClockTime | None = None
+    # DICOM modality (MR, CT, ES...) from the code, category or code text, when known;
+    # "conflicting" when they disagree.
+    modality: str | None = None
+    category: frozenset[Code] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +200,7 @@ class PatientRecord:
     reports: tuple[DiagnosticReportFact, ...] = ()
     unavailable: Mapping[str, str] = field(default_factory=dict)
     skipped: tuple[tuple[str, str], ...] = ()
+
+    def skipped_json(self) -> list[dict[str, str]]:
+        """`skipped` as JSON objects, for outputs that must show what was not used."""
+        return [{"reference": ref, "reason": reason} for ref, reason in self.skipped]

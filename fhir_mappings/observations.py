@@ -17,10 +17,11 @@ from fhir_mappings._read import (
     codes_of,
     display_of,
     first_code,
+    number_text,
     quantity,
     reference_ranges,
 )
-from fhir_mappings.dates import effective_or_issued
+from fhir_mappings.dates import effective_or_issued, time_of_day
 from fhir_mappings.facts import ObservationComponent, ObservationFact, ObservationValue
 
 # value[x] types that eligibility has no reading for; present, they make the value unusable
@@ -71,7 +72,11 @@ def _value(raw: Mapping[str, Any]) -> ObservationValue:
         value = raw["valueString"]
         if type(value) is not str:
             raise BadValue(f"valueString {_short(value)} is not a string")
-        return ObservationValue(text=value, data_absent_reason=absent_reason)
+        # Labs often send numbers as text ("1.1", "<0.3", ">1000"): read them as a
+        # quantity (with its comparator, and no unit unless the text names one).
+        return ObservationValue(
+            quantity=number_text(value), text=value, data_absent_reason=absent_reason
+        )
     for key in _UNREAD_VALUES:
         if key in raw:
             raise BadValue(f"{key} is not a value type eligibility reads")
@@ -131,6 +136,18 @@ def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
         )
     status = resource.get("status")
     code = resource.get("code")
+    moment = next(
+        (
+            v
+            for v in (
+                resource.get("effectiveDateTime"),
+                period.get("start"),
+                resource.get("effectiveInstant"),
+            )
+            if v is not None
+        ),
+        None,
+    )
     return ObservationFact(
         ref=ref,
         codes=codes_of(code),
@@ -142,4 +159,6 @@ def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
         interpretation=codes_of(resource.get("interpretation")),
         display=display_of(code),
         problem="; ".join(problems) or None,
+        time=time_of_day(moment) if when is not None else None,
+        category=codes_of(resource.get("category")),
     )

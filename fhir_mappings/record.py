@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from fhir_mappings._read import as_dict, reference_id
+from fhir_mappings._read import as_dict
 from fhir_mappings.conditions import parse_condition
 from fhir_mappings.facts import (
     ConditionFact,
@@ -26,7 +26,10 @@ from fhir_mappings.medications import MEDICATION_TYPES, parse_medication
 from fhir_mappings.observations import parse_observation
 from fhir_mappings.patient import parse_patient
 from fhir_mappings.procedures import parse_procedure
+from fhir_mappings.reading import refine_observation, refine_report
 from fhir_mappings.reports import parse_report
+from fhir_mappings.subjects import SubjectMatcher
+from fhir_mappings.terminology import Terminology, load_terminology
 
 Resource = Mapping[str, Any]
 _Fact = TypeVar(
@@ -130,17 +133,37 @@ def _deduplicate(resources: list[Resource], skipped: list[tuple[str, str]]) -> l
 
 
 def _newest_first(facts: list[_Fact]) -> tuple[_Fact, ...]:
-    # Stable: same-day facts keep their input order. Undated facts go last, so the engine
-    # can stop at the first match when it wants the most recent result.
-    return tuple(sorted(facts, key=lambda f: f.date or date.min, reverse=True))
+    # Stable: same-day facts keep their input order unless both carry a time of day, which
+    # then orders them. Undated facts go last, so the engine can stop at the first match
+    # when it wants the most recent result.
+    return tuple(sorted(facts, key=_order_key, reverse=True))
+
+
+def _order_key(fact: Any) -> tuple[date, float]:
+    when = getattr(fact, "time", None)
+    # Seconds after midnight as written: the calendar date is the local one (see dates.py),
+    # so the wall-clock time of day orders results of one day without any zone shift.
+    seconds = -1.0 if when is None else when.hour * 3600 + when.minute * 60 + when.second
+    return (fact.date or date.min, seconds)
 
 
 def build_record(
-    resources: Iterable[Resource], *, unavailable: Mapping[str, str] | None = None
+    resources: Iterable[Resource],
+    *,
+    unavailable: Mapping[str, str] | None = None,
+    fhir_base: str | None = None,
+    patient_urls: Iterable[str] = (),
+    terminology: Terminology | None = None,
 ) -> PatientRecord:
     """One patient's facts. Raises RecordError when there is no Patient resource, when there
     are several different ones, or when the Patient has no id (nothing could be matched
-    to it). `unavailable` (resource type → why it could not be obtained) is kept as is."""
+    to it). `unavailable` (resource type → why it could not be obtained) is kept as is.
+
+    A resource counts only when its subject (or patient) reference names this Patient; see
+    `fhir_mappings.subjects`. `fhir_base` is the FHIR server the data came from and
+    `patient_urls` the Patient's own Bundle entry fullUrl(s) (`patient_full_urls`).
+    `terminology` (default: the packaged one) reads answers, plausibility and modality."""
+    terms = terminology or load_terminology()
     skipped: list[tuple[str, str]] = []
     given = []
     for position, resource in enumerate(resources):
@@ -161,9 +184,7 @@ def build_record(
     given = _deduplicate(given, skipped)
     patient = parse_patient(next(r for r in given if r.get("resourceType") == "Patient"))
     patient_id = patient.ref.split("/", 1)[1]
-    # A urn:uuid reference points to an entry of the same Bundle (transaction/batch); it is
-    # matched by the Synthea-style convention that the urn's uuid is the resource's id.
-    own_refs = frozenset({patient.ref, f"urn:uuid:{patient_id}"})
+    owner = SubjectMatcher(patient_id, fhir_base=fhir_base, patient_urls=patient_urls)
     medications_by_ref: dict[str, Resource] = {}
     for resource in given:
         if resource.get("resourceType") == "Medication" and (rid := _id(resource)):
@@ -194,16 +215,19 @@ def build_record(
             skipped.append((f"{resource_type}/(no id)", "the resource has no id"))
             continue
         ref = f"{resource_type}/{rid}"
-        subject = reference_id(resource.get("subject") or resource.get("patient"))
-        # Never mix another patient's data into this record. Any other urn is accepted: in
-        # a transaction or batch it can only name an entry of the same Bundle, and the
-        # Bundle's only Patient is this one.
-        if subject is not None and subject not in own_refs and not subject.startswith("urn:"):
-            skipped.append((ref, f"belongs to {subject}, not {patient.ref}"))
+        # Never mix another patient's data, or data of nobody in particular, into this
+        # record: one normal result without a subject could make a patient look eligible.
+        why = owner.why_not_own(resource)
+        if why is not None:
+            skipped.append((ref, why))
             continue
         try:
             if resource_type in MEDICATION_TYPES:
                 bucket.append(parse_medication(resource, medications_by_ref))
+            elif resource_type == "Observation":
+                bucket.append(refine_observation(parse_observation(resource), terms, patient))
+            elif resource_type == "DiagnosticReport":
+                bucket.append(refine_report(parse_report(resource), terms))
             else:
                 bucket.append(_PARSERS[resource_type](resource))
         except Exception as exc:  # a parser bug must not lose the patient or the resource

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fhir_mappings._read import as_dict, as_list, codes_of, display_of, reference_id
-from fhir_mappings.dates import effective_or_issued
+from fhir_mappings.dates import effective_or_issued, time_of_day
 from fhir_mappings.facts import DiagnosticReportFact
 
 
@@ -42,4 +42,8 @@ def parse_report(resource: Mapping[str, Any]) -> DiagnosticReportFact:
         result_refs=results,
         display=display_of(code),
         problem="; ".join(problems) or None,
+        time=time_of_day(resource.get("effectiveDateTime") or period.get("start"))
+        if when is not None
+        else None,
+        category=codes_of(resource.get("category")),
     )

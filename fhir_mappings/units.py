@@ -11,6 +11,7 @@ Anything else unknown raises UnitError: an unknown unit must give `unknown`, nev
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -146,3 +147,10 @@ def convert(
         source = equivalents.get(source, source)
         target = equivalents.get(target, target)
     return value * conversion_factor(source, target, molar_mass)
+
+
+def at_precision(value: float, significant: int | None) -> float:
+    """`value` rounded to `significant` significant digits (None or 0: unchanged)."""
+    if not significant or value == 0 or not math.isfinite(value):
+        return value
+    return round(value, significant - 1 - math.floor(math.log10(abs(value))))

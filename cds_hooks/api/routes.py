@@ -175,7 +175,9 @@ async def call_service(service_id: str, request: Request) -> Response:
         unavailable=sorted(data.unavailable),
     )
     try:
-        record = build_record(data.resources, unavailable=data.unavailable)
+        record = build_record(
+            data.resources, unavailable=data.unavailable, fhir_base=body.get("fhirServer")
+        )
     except RecordError as exc:
         raise HookError(412, f"patient data unusable: {exc}") from exc
     if record.patient.ref != f"Patient/{context['patientId']}":
@@ -215,7 +217,14 @@ async def _cards(
         )
         if suppressed == result.status:
             continue
-        card = card_for(trial, result, screening, engine.terminology, treatment_orders=treatment)
+        card = card_for(
+            trial,
+            result,
+            screening,
+            engine.terminology,
+            treatment_orders=treatment,
+            skipped=record.skipped_json(),
+        )
         if card is not None:
             cards.append(card.wire())
             issued.append((str(card.uuid), key, trial.id, result.status))

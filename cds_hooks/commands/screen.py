@@ -14,6 +14,7 @@ from cds_hooks.eligibility.values import fmt
 from cds_hooks.trials import TrialDefinitionError
 from fhir_mappings.bundle import BundleError, resources_from_bundle
 from fhir_mappings.record import RecordError, build_record
+from fhir_mappings.subjects import patient_full_urls
 
 
 def add_parser(subparsers: Any) -> None:
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     except RecursionError:
         return _fail(f"{args.path}: JSON nested too deeply")
     try:
-        record = build_record(resources_from_bundle(raw))
+        record = build_record(resources_from_bundle(raw), patient_urls=patient_full_urls(raw))
     except (BundleError, RecordError) as exc:
         return _fail(f"{args.path}: {exc}")
     except Exception as exc:  # input we failed to anticipate: one line, never a traceback
@@ -74,9 +75,14 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"unknown trial {unknown[0]!r} (loaded: {known})")
     result = engine.screen(record, as_of, args.trials)
     if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        output = result.to_json()
+        if record.skipped:  # resources not used, and why: nothing is dropped silently
+            output["skipped"] = record.skipped_json()
+        print(json.dumps(output, indent=2, ensure_ascii=False))
     else:
         print(render_text(result))
+        for ref, reason in record.skipped:
+            print(f"skipped {ref}: {reason}")
     return 0
 
 

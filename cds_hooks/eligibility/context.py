@@ -22,6 +22,7 @@ from fhir_mappings.terminology import CodeSet, Terminology
 
 COUNTED_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+IMPLAUSIBLE = "implausible value"  # prefix of ObservationFact.problem set by fhir_mappings
 
 
 @dataclass(slots=True)
@@ -164,6 +165,9 @@ class Screening:
             for other in self.observations.get(name, ())
             if other is not fact
             and other.date == fact.date
+            # Two results of one day with different times of day are ordered (the record
+            # is sorted newest first by time), so only untimed or same-time ones compete.
+            and (other.time is None or fact.time is None or other.time == fact.time)
             and other.status in COUNTED_OBSERVATION_STATUSES
             and other.problem is None
             and other.value.data_absent_reason is None
@@ -184,6 +188,14 @@ class Screening:
             if fact.status not in COUNTED_OBSERVATION_STATUSES:
                 if not_counted is None and window.contains(fact.date):
                     not_counted = fact
+                continue
+            if fact.problem is not None and fact.problem.startswith(IMPLAUSIBLE):
+                if window.contains(fact.date):
+                    # The newest result is impossible (creatinine 0, ECOG -1): the current
+                    # value is unknown, and an older result must not stand in for it.
+                    return Candidate(
+                        None, f"latest result {fact.ref} on {fact.date.isoformat()}: {fact.problem}"
+                    )
                 continue
             if fact.problem is not None or fact.value.data_absent_reason is not None:
                 if unusable is None and window.contains(fact.date):

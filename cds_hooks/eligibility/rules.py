@@ -169,6 +169,15 @@ def diagnosis(rule: Rule, s: Screening, window: Window) -> Outcome:
 
     candidates = [*confirmed, *[c for c in disease if c not in confirmed]]
     active = [c for c in candidates if c.clinical_status not in INACTIVE_CLINICAL]
+    suspected = [c for c in active if c.suspected]
+    if suspected and len(suspected) == len(active):
+        return Outcome(
+            UNKNOWN,
+            f"{suspected[0].display or 'Diagnosis'} is suspected, not confirmed "
+            f"(verificationStatus {suspected[0].verification_status or 'not given'})",
+            tuple(_cond_evidence(c, "suspected, not confirmed") for c in suspected),
+        )
+    active = [c for c in active if not c.suspected]
     if not candidates:
         refuted = [
             c
@@ -193,12 +202,23 @@ def diagnosis(rule: Rule, s: Screening, window: Window) -> Outcome:
             tuple(_cond_evidence(c) for c in candidates),
         )
     histologic = [c for c in active if c in confirmed or has_histology(c)]
-    reports = [
+    reports: list[Any] = [
         r
         for r in s.record.reports
         if r.status in FINAL_REPORT_STATUSES
         and r.date
         and any(h.matches(r.conclusion_codes) for h in histology_sets)
+    ]
+    # Histology may also come as a final pathology Observation (value: the morphology).
+    pathology = s.code_set(PATHOLOGY_HISTOLOGY)
+    reports += [
+        _PathologyFinding(o.ref, o.date, o.display or "histology", o.time)
+        for o in s.record.observations
+        if o.status in COUNTED_OBSERVATION_STATUSES
+        and o.date
+        and o.problem is None
+        and pathology.matches(o.codes)
+        and any(h.matches(o.value.codes) for h in histology_sets)
     ]
     if histologic:
         dated = [c for c in histologic if c.date is not None]
@@ -240,6 +260,19 @@ def diagnosis(rule: Rule, s: Screening, window: Window) -> Outcome:
         "(adenocarcinoma not confirmed)",
         tuple(_cond_evidence(c) for c in active),
     )
+
+
+PATHOLOGY_HISTOLOGY = "pathology_histology_observation"
+
+
+@dataclass(frozen=True, slots=True)
+class _PathologyFinding:
+    """A pathology Observation stating the histology, read like a report conclusion."""
+
+    ref: str
+    date: Any
+    conclusion: str
+    time: Any = None
 
 
 def _outside_window(condition: ConditionFact, window: Window) -> Outcome:
@@ -291,7 +324,7 @@ def _lab_threshold_one(rule: Rule, s: Screening, fact: ObservationFact) -> Outco
         return Outcome(
             UNKNOWN, f"{label}: {exc} ({fact.ref}, {_day(fact)})", (_obs_evidence(fact),)
         )
-    status = compare(reading.value, reading.comparator, op, threshold)
+    status = compare(reading.compared, reading.comparator, op, threshold)
     shown = _shown(reading, unit)
     note = f"= {fmt(reading.value)} {unit}" if reading.converted else None
     evidence = (_obs_evidence(fact, reading, note),)
@@ -319,7 +352,7 @@ def _shown(reading: Reading, unit: str) -> str:
 
 
 def _pick_range(ranges: Sequence[ReferenceRange], sex: str | None) -> ReferenceRange | None:
-    with_high = [r for r in ranges if r.high is not None]
+    with_high = [r for r in ranges if r.high is not None and r.problem is None]
     if sex is not None and sex in _SEX_CODES:
         for r in with_high:
             if r.applies_to & _SEX_CODES[sex]:
@@ -357,6 +390,16 @@ def _lab_uln_one(rule: Rule, s: Screening, fact: ObservationFact) -> Outcome:
             uln = convert_quantity(Quantity(high.value, high_unit), unit, code_set)
             source = f"ULN {fmt(high.value)} {high_unit} from the Observation's referenceRange" + (
                 "" if high.unit else " (range unit assumed same as the value)"
+            )
+        elif fact.reference_ranges:
+            # The lab gave a range we cannot use: its ULN is unknown. The default table is
+            # only for results that came with no range at all.
+            why = next((r.problem for r in fact.reference_ranges if r.problem), None)
+            raise Undecidable(
+                f"ULN unknown: {why}"
+                if why
+                else "ULN unknown: the result's reference range has no upper limit "
+                f"for sex {sex or 'unknown'}"
             )
         else:
             default = s.terminology.default_limit(rule["limit"], "high", sex)
@@ -617,6 +660,15 @@ def oligometastases(rule: Rule, s: Screening, window: Window) -> Outcome:
         for c in s.conditions(n)
         if c.clinical_status not in INACTIVE_CLINICAL
     ]
+    suspected = [c for c in mets if c.suspected]
+    if suspected:
+        # A suspected metastasis can neither be counted nor ignored.
+        return Outcome(
+            UNKNOWN,
+            f"Metastasis {suspected[0].display or suspected[0].ref} is suspected, not "
+            "confirmed: the number of sites cannot be established",
+            tuple(_cond_evidence(c, "suspected, not confirmed") for c in suspected),
+        )
     m_stage = s.latest(rule["m_stage"], window).fact
     m0 = _coded(m_stage, s.code_set(rule["m0_values"]))
     lesions_fact = s.latest(rule["lesion_count"], window).fact
@@ -820,9 +872,14 @@ def distance(rule: Rule, s: Screening, window: Window) -> Outcome:
             or not report.conclusion
         ):
             continue
+        # Only the modality the criterion names counts (an endoscopy report's distance
+        # is not an MRI's): a report in the MRI code sets, or one whose code, category
+        # or title says MR and whose conclusion names the anal verge.
+        if report.modality not in (None, "MR"):
+            continue
         if not (
             any(cs.matches(report.codes) for cs in report_sets)
-            or "anal verge" in report.conclusion.lower()
+            or ("anal verge" in report.conclusion.lower() and report.modality == "MR")
         ):
             continue
         found = distances_in(report.conclusion)
@@ -886,6 +943,7 @@ def measurable_disease(rule: Rule, s: Screening, window: Window) -> Outcome:
             fact.status in COUNTED_OBSERVATION_STATUSES
             and fact.date
             and window.contains(fact.date)
+            and fact.problem is None  # e.g. an implausible size never counts
             and fact.value.quantity is not None
             and fact.value.quantity.comparator is None
         ):
@@ -932,6 +990,16 @@ def no_active_medication(rule: Rule, s: Screening, window: Window) -> Outcome:
     ]
     unresolved = [m for m in active if not m.codes]
     hits = [m for m in active if any(cs.matches(m.codes) for cs in code_sets)]
+    maybe = [
+        m for m in active if m not in hits and any(cs.matches(m.possible_codes) for cs in code_sets)
+    ]
+    if maybe and not hits:
+        first = maybe[0]
+        return Outcome(
+            UNKNOWN,
+            f"{first.ref}: may be {', '.join(first.possible_drugs)}; code not recognised",
+            tuple(Evidence(m.ref, m.display, None, _day(m), m.status) for m in maybe),
+        )
     if hits:
         names = ", ".join(dict.fromkeys(m.display or sorted(m.codes)[0][1] for m in hits))
         return Outcome(

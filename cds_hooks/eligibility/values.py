@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from cds_hooks.eligibility.results import MET, NOT_MET, UNKNOWN, Status
 from fhir_mappings.facts import ObservationValue, Quantity
 from fhir_mappings.terminology import CodeSet
-from fhir_mappings.units import UnitError, convert, normalize_unit
+from fhir_mappings.units import UnitError, at_precision, convert, normalize_unit
 
 
 class Undecidable(Exception):
@@ -27,6 +27,14 @@ class Reading:
     shown_value: float | int | str | bool  # as reported
     shown_unit: str | None
     converted: bool
+    precision: int | None = None  # significant digits as reported
+
+    @property
+    def compared(self) -> float:
+        """The value to compare with a fixed threshold: a converted value at the precision
+        the lab reported (6.2 mmol/L haemoglobin is 10 g/dL, not 9.99), since conversion
+        must not invent digits the result never had."""
+        return at_precision(self.value, self.precision) if self.converted else self.value
 
 
 def fmt(value: float) -> str:
@@ -72,6 +80,7 @@ def read_number(value: ObservationValue, unit: str, code_set: CodeSet) -> Readin
             shown_value=q.value,
             shown_unit=q.unit,
             converted=normalize_unit(q.unit) != unit if q.unit else False,
+            precision=q.precision,
         )
     if value.integer is not None:
         if not _dimensionless(unit):

@@ -27,8 +27,16 @@ _LIMITS_SCHEMA = "reference-limits.schema.json"
 _ALIASES_SCHEMA = "unit-aliases.schema.json"
 _LIMITS_FILE = "reference_limits.json"
 _ALIASES_FILE = "unit_aliases.json"
+INGREDIENTS_FILE = "drug_ingredients.json"  # read by fhir_mappings.medications
 _NOT_CODE_SETS = frozenset(
-    {_CODE_SETS_SCHEMA, _LIMITS_SCHEMA, _ALIASES_SCHEMA, _LIMITS_FILE, _ALIASES_FILE}
+    {
+        _CODE_SETS_SCHEMA,
+        _LIMITS_SCHEMA,
+        _ALIASES_SCHEMA,
+        _LIMITS_FILE,
+        _ALIASES_FILE,
+        INGREDIENTS_FILE,
+    }
 )
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
@@ -59,6 +67,19 @@ def _index_prefixes(prefixes: Iterable[tuple[str, str]]) -> _PrefixIndex:
             for system, lengths in by_system.items()
         }
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Plausible:
+    """Physiological limits of an analyte: a value outside them is an error in the data."""
+
+    low: float
+    low_exclusive: bool
+    high: float
+    unit: str  # UCUM
+    integer: bool  # a score on an integer scale (ECOG)
+    source: str
+    verification: str
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -93,6 +114,12 @@ class CodeSet:
     displays: Mapping[Code, str] = field(default_factory=_empty)
     order_code: Code | None = None  # what to order when the value is missing (LOINC)
     order_display: str | None = None
+    # DICOM modality of the codes (MR, CT, ES...) for report and imaging code sets.
+    modality: str | None = None
+    # Coded answers of this observation (MSI Stable, MMR intact...), and free text → answer.
+    answer_codes: frozenset[Code] = frozenset()
+    text_answers: Mapping[str, Code] = field(default_factory=_empty)
+    plausible: Plausible | None = None
     _prefix_index: _PrefixIndex = field(init=False, repr=False)
     _prefix_group_of: Mapping[Code, str] = field(init=False, repr=False)
 
@@ -160,6 +187,29 @@ class Terminology:
         self.code_sets: Mapping[str, CodeSet] = MappingProxyType(dict(code_sets))
         self._limits = limits
         self.unit_aliases: Mapping[str, str] = MappingProxyType(dict(unit_aliases))
+        # Reading facts needs, per code, only the few sets that say how to read a value
+        # (answers, limits, modality); indexed once so the reader pays one lookup per code.
+        readers: dict[Code, list[CodeSet]] = {}
+        for code_set in self.code_sets.values():
+            if (
+                code_set.plausible is not None
+                or code_set.text_answers
+                or code_set.answer_codes
+                or code_set.answers
+                or code_set.modality is not None
+            ):
+                for code in code_set.codes:
+                    readers.setdefault(code, []).append(code_set)
+        self._readers = MappingProxyType({k: tuple(v) for k, v in readers.items()})
+
+    def reading_sets(self, codes: Iterable[Code]) -> tuple[CodeSet, ...]:
+        """The code sets holding any of `codes` that carry reading rules (answers, limits,
+        modality), without duplicates, in a stable order."""
+        found: dict[str, CodeSet] = {}
+        for code in codes:
+            for code_set in self._readers.get(code, ()):
+                found.setdefault(code_set.name, code_set)
+        return tuple(found[name] for name in sorted(found))
 
     def code_set(self, name: str) -> CodeSet:
         """The code set called `name`; KeyError when there is none."""
@@ -236,6 +286,29 @@ def _code_set(path: Path, name: str, raw: Mapping[str, Any]) -> CodeSet:
                 f"{path}: /code_sets/{name}/answers/{i}: {key} already has another value"
             )
         answers[key] = value
+    answer_codes = frozenset(_code(c) for c in raw.get("answer_codes", []))
+    by_value = {code: (system, code) for system, code in answer_codes}
+    text_answers: dict[str, Code] = {}
+    for text, value in raw.get("text_answers", {}).items():
+        if value not in by_value:
+            raise TerminologyError(
+                f"{path}: /code_sets/{name}/text_answers/{text}: {value} is not in answer_codes"
+            )
+        text_answers[" ".join(text.lower().split())] = by_value[value]
+    plausible_raw = raw.get("plausible")
+    plausible = (
+        Plausible(
+            low=float(plausible_raw["min"]),
+            low_exclusive=bool(plausible_raw.get("min_exclusive", False)),
+            high=float(plausible_raw["max"]),
+            unit=plausible_raw["unit"],
+            integer=bool(plausible_raw.get("integer", False)),
+            source=plausible_raw["source"],
+            verification=plausible_raw["verification"],
+        )
+        if plausible_raw
+        else None
+    )
     return CodeSet(
         name=name,
         description=raw["description"],
@@ -257,9 +330,15 @@ def _code_set(path: Path, name: str, raw: Mapping[str, Any]) -> CodeSet:
         prefix_groups=tuple(
             (p["system"], p["prefix"], p["group"]) for p in prefixes if "group" in p
         ),
-        displays=MappingProxyType({_code(c): c["display"] for c in [*codes, *answers_raw]}),
+        displays=MappingProxyType(
+            {_code(c): c["display"] for c in [*codes, *answers_raw, *raw.get("answer_codes", [])]}
+        ),
         order_code=_code(order) if order else None,
         order_display=order["display"] if order else None,
+        modality=raw.get("modality"),
+        answer_codes=answer_codes,
+        text_answers=MappingProxyType(text_answers),
+        plausible=plausible,
     )
 
 

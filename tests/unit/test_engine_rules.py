@@ -718,7 +718,7 @@ DIST = (LOCAL, "distance-from-anal-verge")
 def mri(conclusion: str, *, days: int = 20, status: str = "final") -> DiagnosticReportFact:
     return DiagnosticReportFact(
         ref=f"DiagnosticReport/r{next(_counter)}",
-        codes=frozenset({(LOINC, "30621-7")}),
+        codes=frozenset({(LOINC, "24867-4")}),
         status=status,
         date=day(days),
         conclusion=conclusion,

@@ -40,7 +40,8 @@ def test_codeable_concept_order() -> None:
     fact = parse_medication(order(), {})
     assert fact.ref == "MedicationRequest/rx1"
     assert fact.resource_type == "MedicationRequest"
-    assert fact.codes == {(RXNORM, "1364445"), (ATC, "B01AF02")}
+    # The clinical drug maps to its ingredient (packaged ingredient map).
+    assert fact.codes == {(RXNORM, "1364445"), (ATC, "B01AF02"), (RXNORM, "1364430")}
     assert fact.status == "active"
     assert fact.intent == "order"
     assert fact.date == date(2026, 1, 20)
@@ -57,7 +58,7 @@ def test_contained_medication_with_ingredient_codes() -> None:
         ),
         {},
     )
-    assert fact.codes == {(RXNORM, "1364445"), (RXNORM, "1364430")}
+    assert fact.codes == {(RXNORM, "1364445"), (RXNORM, "1364430"), (ATC, "B01AF02")}
     assert fact.display == "Eliquis 5 mg tablet"
     assert fact.problem is None
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fhir_mappings.facts import LOINC, RXNORM, SNOMED, UCUM
+from fhir_mappings.facts import ATC, LOINC, RXNORM, SNOMED, UCUM
 from fhir_mappings.patient import parse_patient
 from fhir_mappings.procedures import parse_procedure
 from fhir_mappings.record import RecordError, build_record
@@ -296,7 +296,8 @@ def test_medication_reference_is_resolved_from_the_record() -> None:
     }
     # The Medication may come after the order that references it.
     (fact,) = build_record([PATIENT, request, med]).medications
-    assert fact.codes == {(RXNORM, "1364445")}
+    # The clinical drug (SCD) maps to its ingredient's RxNorm and ATC codes.
+    assert fact.codes == {(RXNORM, "1364445"), (RXNORM, "1364430"), (ATC, "B01AF02")}
 
 
 def test_resources_without_id_and_non_objects_are_listed_not_dropped() -> None:
