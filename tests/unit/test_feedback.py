@@ -10,6 +10,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -328,14 +329,21 @@ def test_locked_database_refuses_feedback_and_keeps_every_acknowledged_row(
             except StoreUnavailable:
                 refused.add(f"card-{i}")
 
+        # The writes that must succeed get a deadline no loaded machine misses (twenty
+        # queued fsyncs can take longer than FAST's 0.2 s); only the locked ones get the
+        # short deadline, and they cannot succeed however fast the machine is.
+        fast = store.options
+        store.options = replace(fast, write_timeout=60.0)
         await asyncio.gather(*(post(i) for i in range(20)))
         # Another process holds the write lock (a stuck backup, a migration).
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
         blocker.execute("INSERT INTO store_probe (id, checked_at) VALUES (2, 'x')")
+        store.options = fast
         await asyncio.gather(*(post(i) for i in range(20, 40)))
         blocker.execute("ROLLBACK")
         blocker.close()
+        store.options = replace(fast, write_timeout=60.0)
         await asyncio.gather(*(post(i) for i in range(40, 60)))
         return acknowledged, refused
 
