@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from cds_hooks import __version__, logs
 from cds_hooks.api import errors, wire
 from cds_hooks.api.middleware import RequestLog
+from cds_hooks.api.reports import router as reports_router
 from cds_hooks.api.routes import router
 from cds_hooks.auth import Authenticator
 from cds_hooks.eligibility import Engine
@@ -21,6 +22,7 @@ from cds_hooks.feedback import make_store
 from cds_hooks.issuers import parse_trusted_issuers
 from cds_hooks.prefetch import prefetch_templates
 from cds_hooks.replay import make_replay_cache
+from cds_hooks.report_store import make_report_store
 from cds_hooks.services import build_services
 from cds_hooks.settings import Settings, get_settings
 from cds_hooks.state import AppState
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
             store = make_store(settings.database_url)
             await store.open()
+            reports = make_report_store(settings.database_url, settings.report_ttl_seconds)
+            await reports.open()
             replay = make_replay_cache(settings)
             app.state.cds = AppState(
                 settings=settings,
@@ -73,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 templates=templates,
                 http=http,
                 store=store,
+                reports=reports,
                 authenticator=Authenticator(settings, http, replay),
                 issuers=issuers,
                 replay=replay,
@@ -82,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 await store.close()
+                await reports.close()
                 await replay.close()
 
     app = FastAPI(
@@ -104,4 +110,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestLog)
     errors.install(app)
     app.include_router(router)
+    app.include_router(reports_router)
     return app

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     max_prefetch_entries: int = Field(default=5000, ge=1, alias="CDS_MAX_PREFETCH_ENTRIES")
     max_json_depth: int = Field(default=64, ge=8, alias="CDS_MAX_JSON_DEPTH")
 
+    # Cards per hook call, best first (CDS Hooks: few, actionable cards).
+    max_cards: int = Field(default=3, ge=1, le=20, alias="CDS_MAX_CARDS")
+    # A screening report link (GET /reports/<token>) works this long, then 410 and purged.
+    report_ttl_seconds: int = Field(default=86400, ge=1, alias="CDS_REPORT_TTL_SECONDS")
+
     log_level: str = Field(default="INFO", alias="CDS_LOG_LEVEL")
     # Screening date override (YYYY-MM-DD) for demos, tests and retrospective screening;
     # unset in production, where the screening date is today.
