@@ -137,10 +137,14 @@ def _by(day: date | None) -> str:
     return f" — needed by {day.isoformat()}" if day else ""
 
 
-def detail_lines(trial: TrialDefinition, result: TrialResult, report_url: str | None) -> list[str]:
+def detail_blocks(
+    trial: TrialDefinition, result: TrialResult, report_url: str | None
+) -> list[list[str]]:
     """What decides first (what is missing, what needs the study team, each with the day
     it is needed by), then "N of M criteria met", then the report link; at most
-    DETAIL_LINE_LIMIT lines. Every text from data or definitions is Markdown-escaped."""
+    DETAIL_LINE_LIMIT lines in all. Blocks are Markdown paragraphs or lists (a line after a
+    list without a blank line would continue its last item). Every text from data or
+    definitions is Markdown-escaped."""
     # A missing result is needed before the first result on file leaves its lookback
     # window: after that day the screening has to be repeated anyway.
     deadline = screen_by(trial, result)
@@ -148,21 +152,21 @@ def detail_lines(trial: TrialDefinition, result: TrialResult, report_url: str | 
     person_open = [
         c for c in result.criteria if c.status == "unknown" and _kind(trial, c) != "data"
     ]
-    tail = [_met_line(result)]
+    tail = [[_met_line(result)]]
     if report_url:
-        tail.append(f"[Open the screening report]({report_url})")
+        tail.append([f"[Open the screening report]({report_url})"])
     budget = DETAIL_LINE_LIMIT - len(tail)
-    lines: list[str] = []
+    blocks: list[list[str]] = []
 
     def section(header: str, items: list[str]) -> None:
         nonlocal budget
         if not items or budget < 2:
             return
-        lines.append(header)
         room = budget - 1
         if len(items) > room:
             items = [*items[: room - 1], f"- … {len(items) - room + 1} more in the report"]
-        lines.extend(items)
+        blocks.append([header])
+        blocks.append(items)
         budget -= 1 + len(items)
 
     section(
@@ -173,7 +177,7 @@ def detail_lines(trial: TrialDefinition, result: TrialResult, report_url: str | 
         "**Needs the study team**",
         [f"- {markdown_text(_title(trial, c))}{_by(deadline)}" for c in person_open],
     )
-    return [*lines, *tail]
+    return [*blocks, *tail]
 
 
 def _kind(trial: TrialDefinition, result: CriterionResult) -> str:
@@ -195,11 +199,11 @@ def _met_line(result: TrialResult) -> str:
 
 
 def _detail(trial: TrialDefinition, result: TrialResult, report_url: str | None) -> str:
-    heading = f"**{markdown_text(trial.title)}** ({markdown_text(trial.registry_id)})"
-    lines = detail_lines(trial, result, report_url)
-    if len(lines) < DETAIL_LINE_LIMIT:
-        lines = [heading, *lines]
-    return "\n".join(lines)
+    blocks = detail_blocks(trial, result, report_url)
+    if sum(len(b) for b in blocks) < DETAIL_LINE_LIMIT:
+        heading = f"**{markdown_text(trial.title)}** ({markdown_text(trial.registry_id)})"
+        blocks = [[heading], *blocks]
+    return "\n\n".join("\n".join(block) for block in blocks)
 
 
 def card_rank(result: TrialResult) -> tuple[int, int, str]:

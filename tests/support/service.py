@@ -73,6 +73,8 @@ def start_service(tmp: Path, **env: str) -> Service:
         "CDS_AS_OF": "2026-03-02",
         "DATABASE_URL": f"sqlite:///{tmp}/feedback.sqlite3",
         "CDS_LOG_LEVEL": "INFO",
+        # Links in cards (the screening report) point back at this very instance.
+        "CDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
         **env,
     }
     with log_path.open("wb") as log:
