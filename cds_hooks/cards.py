@@ -199,10 +199,9 @@ def _met_line(result: TrialResult) -> str:
 
 
 def _detail(trial: TrialDefinition, result: TrialResult, report_url: str | None) -> str:
+    # No title line: the summary and `source.topic` already name the trial, and the first
+    # line of the detail is what decides.
     blocks = detail_blocks(trial, result, report_url)
-    if sum(len(b) for b in blocks) < DETAIL_LINE_LIMIT:
-        heading = f"**{markdown_text(trial.title)}** ({markdown_text(trial.registry_id)})"
-        blocks = [[heading], *blocks]
     return "\n\n".join("\n".join(block) for block in blocks)
 
 

@@ -40,9 +40,8 @@ def test_no_input_yields_a_server_error(api_schema: Any) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(
-            max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None
-        )
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None)
         def fuzz(case: Any) -> None:
             response = case.call(timeout=30)
             case.validate_response(response, checks=[not_a_server_error])

@@ -192,6 +192,14 @@ def test_every_persona_card_detail_is_at_most_twelve_lines() -> None:
         assert len(made.summary) < 140
 
 
+def test_likely_eligible_detail_starts_with_what_needs_the_study_team() -> None:
+    c = card("likely_eligible")
+    assert c is not None
+    lines = non_empty(c["detail"])
+    assert lines[0] == "**Needs the study team**"
+    assert "Missing or not usable" not in c["detail"]
+
+
 def test_without_a_stored_report_there_is_no_report_link() -> None:
     c = card("likely_eligible")
     assert c is not None
