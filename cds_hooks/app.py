@@ -18,6 +18,7 @@ from cds_hooks import __version__, logs
 from cds_hooks.api import errors, health, openapi, wire
 from cds_hooks.api.limits import BodyDeadline
 from cds_hooks.api.middleware import RequestLog, log_fields
+from cds_hooks.api.reports import router as reports_router
 from cds_hooks.api.routes import router
 from cds_hooks.auth import Authenticator
 from cds_hooks.eligibility import Engine
@@ -25,6 +26,7 @@ from cds_hooks.feedback import StoreOptions, StoreUnavailable, make_store
 from cds_hooks.issuers import parse_trusted_issuers
 from cds_hooks.prefetch import prefetch_templates
 from cds_hooks.replay import make_replay_cache
+from cds_hooks.report_store import make_report_store
 from cds_hooks.services import build_services
 from cds_hooks.settings import Settings, get_settings
 from cds_hooks.state import AppState
@@ -82,6 +84,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store = make_store(settings.database_url, store_options(settings))
             # Never fails on the database: the hook works without it, readiness says why.
             await store.open()
+            reports = make_report_store(settings.database_url, settings.report_ttl_seconds)
+            try:
+                await reports.open()
+            except Exception as exc:  # like feedback: the hook must start without it
+                # The type only: a driver's message can quote the database URL.
+                log.error(
+                    "screening report store unavailable (%s): cards go out without report "
+                    "links until it can be written",
+                    type(exc).__name__,
+                )
             replay = make_replay_cache(settings)
             app.state.cds = AppState(
                 settings=settings,
@@ -90,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 templates=templates,
                 http=http,
                 store=store,
+                reports=reports,
                 authenticator=Authenticator(settings, http, replay),
                 issuers=issuers,
                 replay=replay,
@@ -99,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 await store.close()
+                await reports.close()
                 await replay.close()
 
     app = FastAPI(
@@ -133,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(router)
     app.include_router(health.router)
+    app.include_router(reports_router)
 
     def published_contract() -> dict[str, Any]:
         if app.openapi_schema is None:

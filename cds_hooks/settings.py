@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # Connections and requests in progress per process; beyond, 503 at once.
     limit_concurrency: int = Field(default=100, ge=1, alias="CDS_LIMIT_CONCURRENCY")
     graceful_shutdown_seconds: int = Field(default=10, ge=0, alias="CDS_GRACEFUL_SHUTDOWN_SECONDS")
+    # Cards per hook call, best first (CDS Hooks: few, actionable cards).
+    max_cards: int = Field(default=3, ge=1, le=20, alias="CDS_MAX_CARDS")
+    # A screening report link (GET /reports/<token>) works this long, then 410 and purged.
+    report_ttl_seconds: int = Field(default=86400, ge=1, alias="CDS_REPORT_TTL_SECONDS")
 
     log_level: str = Field(default="INFO", alias="CDS_LOG_LEVEL")
     # Screening date override (YYYY-MM-DD) for demos, tests and retrospective screening;

@@ -11,6 +11,7 @@ from cds_hooks.eligibility import Engine
 from cds_hooks.feedback import FeedbackStore
 from cds_hooks.issuers import TrustedIssuer
 from cds_hooks.replay import MemoryReplayCache, RedisReplayCache
+from cds_hooks.report_store import ReportStore
 from cds_hooks.services import Service
 from cds_hooks.settings import Settings
 
@@ -23,6 +24,8 @@ class AppState:
     templates: dict[str, str]
     http: httpx.AsyncClient
     store: FeedbackStore
+    # Screening reports behind the cards' links (GET /reports/<token>).
+    reports: ReportStore
     authenticator: Authenticator
     issuers: dict[str, TrustedIssuer]
     replay: MemoryReplayCache | RedisReplayCache

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from cds_hooks import screening
 from cds_hooks.api.errors import HookError
 from cds_hooks.api.middleware import log_fields
 from cds_hooks.api.openapi import (
@@ -22,15 +22,11 @@ from cds_hooks.api.openapi import (
 )
 from cds_hooks.api.wire import first_error, json_depth
 from cds_hooks.auth import AuthError, audience
-from cds_hooks.cards import SUPPRESSING_REASONS, card_for, has_target_condition, starts_treatment
-from cds_hooks.feedback import patient_key
 from cds_hooks.outbound import OutboundError, check_fhir_server
-from cds_hooks.prefetch import DataUnavailable, PrefetchTooLarge, resolve_data
+from cds_hooks.prefetch import DataUnavailable, PrefetchTooLarge
 from cds_hooks.services import Service
 from cds_hooks.state import AppState
 from fhir_mappings.client import FhirClient
-from fhir_mappings.facts import PatientRecord
-from fhir_mappings.record import RecordError, build_record
 
 router = APIRouter()
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="cds-services"'}
@@ -149,87 +145,21 @@ async def call_service(service_id: str, request: Request) -> Response:
     if isinstance(instance, str) and _UUID.fullmatch(instance):  # only a UUID is logged
         fields["hookInstance"] = instance
     _check_request(service, body)
-    context = body["context"]
     try:
         fhir = _fhir_client(state, body, issuer)
         outbound_refused: str | None = None
     except OutboundError as exc:
         fhir, outbound_refused = None, exc.message
     try:
-        data = await resolve_data(
-            prefetch=body.get("prefetch"),
-            templates=state.templates,
-            context=context,
-            fhir=fhir,
-            deadline_seconds=state.settings.fhir_total_seconds,
-            max_entries=state.settings.max_prefetch_entries,
-        )
+        answer = await screening.run_hook(state, service, body, fhir, fields)
     except DataUnavailable as exc:
         message = str(exc) + (f" ({outbound_refused})" if outbound_refused else "")
         raise HookError(412, message) from exc
     except PrefetchTooLarge as exc:
         raise HookError(413, str(exc)) from exc
-    fields.update(
-        resources=len(data.resources),
-        fetched=len(data.fetched),
-        unavailable=sorted(data.unavailable),
-    )
-    try:
-        record = build_record(
-            data.resources, unavailable=data.unavailable, fhir_base=body.get("fhirServer")
-        )
-    except RecordError as exc:
-        raise HookError(412, f"patient data unusable: {exc}") from exc
-    if record.patient.ref != f"Patient/{context['patientId']}":
-        raise HookError(412, "the Patient obtained is not context.patientId")
-    cards = await _cards(state, service, body, record)
-    fields["cards"] = len(cards)
-    return _json({"cards": cards})
-
-
-async def _cards(
-    state: AppState, service: Service, body: dict[str, Any], record: PatientRecord
-) -> list[dict[str, Any]]:
-    engine = state.engine
-    screening = engine.screen(record, state.settings.as_of or date.today())
-    context = body["context"]
-    key = patient_key(body.get("fhirServer"), context["patientId"], state.pseudonym_secret)
-    # order-select: only the orders just selected can start a treatment; the rest of the
-    # draft orders were already seen (CDS Hooks order-select, `selections`).
-    selected = context.get("selections") if service.hook == "order-select" else None
-    cards = []
-    issued = []
-    for result in screening.trials:
-        trial = engine.trials[result.trial]
-        if result.status == "not_eligible":
-            continue
-        if not has_target_condition(record, trial, engine.terminology):
-            continue
-        treatment: list[str] = []
-        if service.hook in ("order-select", "order-sign"):
-            treatment = starts_treatment(
-                context.get("draftOrders"), trial, engine.terminology, selected=selected
-            )
-            if not treatment:
-                continue  # orders unrelated to the trial: stay quiet (alert fatigue)
-        suppressed = await state.store.suppressed_status(
-            key, trial.id, sorted(SUPPRESSING_REASONS), state.settings.feedback_suppress_days
-        )
-        if suppressed == result.status:
-            continue
-        card = card_for(
-            trial,
-            result,
-            screening,
-            engine.terminology,
-            treatment_orders=treatment,
-            skipped=record.skipped_json(),
-        )
-        if card is not None:
-            cards.append(card.wire())
-            issued.append((str(card.uuid), key, trial.id, result.status))
-    await state.store.record_cards(issued)
-    return cards
+    except screening.UnusableRecord as exc:
+        raise HookError(412, str(exc)) from exc
+    return _json({"cards": answer.cards})
 
 
 @router.post(

@@ -9,12 +9,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from cds_hooks import screening
 from cds_hooks.eligibility import Engine, ScreeningResult
 from cds_hooks.eligibility.values import fmt
 from cds_hooks.trials import TrialDefinitionError
-from fhir_mappings.bundle import BundleError, resources_from_bundle
-from fhir_mappings.record import RecordError, build_record
-from fhir_mappings.subjects import patient_full_urls
+from fhir_mappings.bundle import BundleError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -60,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     except RecursionError:
         return _fail(f"{args.path}: JSON nested too deeply")
     try:
-        record = build_record(resources_from_bundle(raw), patient_urls=patient_full_urls(raw))
-    except (BundleError, RecordError) as exc:
+        record = screening.record_from_bundle(raw)
+    except (BundleError, screening.UnusableRecord) as exc:
         return _fail(f"{args.path}: {exc}")
     except Exception as exc:  # input we failed to anticipate: one line, never a traceback
         return _fail(f"{args.path}: cannot read the Bundle ({type(exc).__name__}: {exc})")
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         known = ", ".join(sorted(engine.trials))
         return _fail(f"unknown trial {unknown[0]!r} (loaded: {known})")
-    result = engine.screen(record, as_of, args.trials)
+    result = screening.screen(engine, record, as_of, args.trials)
     if args.format == "json":
         output = result.to_json()
         if record.skipped:  # resources not used, and why: nothing is dropped silently

@@ -103,7 +103,9 @@ def test_likely_eligible_gets_referral_card(service: Service) -> None:
         "already-screened",
         "other",
     }
-    assert card["links"][0]["url"] == "https://clinicaltrials.gov/study/NCT06850103"
+    report, registry = card["links"]
+    assert report["url"].startswith(f"{service.base_url}/reports/")
+    assert registry["url"] == "https://clinicaltrials.gov/study/NCT06850103"
     assert card["uuid"]
     assert referral["uuid"]
     # The full result travels with the card, in the `trial-cds screen --format json` shape.
@@ -115,7 +117,7 @@ def test_likely_eligible_gets_referral_card(service: Service) -> None:
 def test_possibly_eligible_lists_unknowns_and_orders_missing_tests(service: Service) -> None:
     card = the_card(service.hook(PV, request("data_quality_unknowns")))
     assert card["summary"].startswith("Possibly eligible")
-    assert "Still unknown" in card["detail"]
+    assert "Missing or not usable" in card["detail"]
     assert "no result in the last 28 days" in card["detail"]
     orders = next(s for s in card["suggestions"] if s["label"] == "Order the missing tests")
     codes = {a["resource"]["code"]["coding"][0]["code"] for a in orders["actions"]}

@@ -35,7 +35,10 @@ START_TIMEOUT_SECONDS = 300.0
 SERVICE_FHIR_DEADLINE_SECONDS = 120
 # A client timeout only guards against a hung service: beyond the service's own deadlines.
 CALL_TIMEOUT_SECONDS = 300
-_LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+) ")
+# "--port 0" logs the URL; "--fd N" (a socket bound here) logs the socket's address.
+_LISTENING = re.compile(
+    rb"Uvicorn running on (?:http://127\.0\.0\.1:|socket \('127\.0\.0\.1', )(\d+)"
+)
 
 
 def wait_until_listening(
@@ -129,6 +132,13 @@ def start_service(tmp: Path, **env: str) -> Service:
     store in `tmp`; returned once it serves (see wait_until_listening)."""
     fd, name = tempfile.mkstemp(prefix="service-", suffix=".log", dir=tmp)
     log_path = Path(name)
+    # The listening socket is bound here and handed to uvicorn (--fd): its port is known
+    # before the service starts, so CDS_PUBLIC_URL (the report links in cards) can name it,
+    # and no other process can take the port in between.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    port = int(listener.getsockname()[1])
     environment = {
         **os.environ,
         "CDS_DEV_MODE": "1",
@@ -142,6 +152,8 @@ def start_service(tmp: Path, **env: str) -> Service:
         # (delay_ms far beyond them), so they do not depend on the machine's speed either.
         "CDS_FHIR_TIMEOUT_SECONDS": str(SERVICE_FHIR_DEADLINE_SECONDS),
         "CDS_FHIR_TOTAL_SECONDS": str(SERVICE_FHIR_DEADLINE_SECONDS),
+        # Links in cards (the screening report) point back at this very instance.
+        "CDS_PUBLIC_URL": f"http://127.0.0.1:{port}",
         **env,
     }
     with os.fdopen(fd, "wb") as log:
@@ -152,15 +164,15 @@ def start_service(tmp: Path, **env: str) -> Service:
                 "uvicorn",
                 "cds_hooks.app:create_app",
                 "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
+                "--fd",
+                str(listener.fileno()),
             ],
             cwd=ROOT,
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
+            pass_fds=(listener.fileno(),),
         )
-    port = wait_until_listening(process, log_path)
+    listener.close()  # the child holds its own copy
+    wait_until_listening(process, log_path)
     return Service(f"http://127.0.0.1:{port}", log_path, process)

@@ -21,11 +21,13 @@ from cds_hooks.cards import (
     OVERRIDE_SYSTEM,
     RESULT_EXTENSION,
     card_for,
+    card_rank,
     has_target_condition,
     missing_orders,
     starts_treatment,
 )
 from cds_hooks.eligibility import Engine, ScreeningResult, TrialResult
+from cds_hooks.eligibility.deadlines import screen_by
 from cds_hooks.trials import TrialDefinition
 from fhir_mappings.bundle import resources_from_bundle
 from fhir_mappings.facts import PatientRecord
@@ -123,25 +125,148 @@ def test_every_card_and_suggestion_has_its_own_uuid() -> None:
     assert all(uuid_re.fullmatch(i) for i in ids)
 
 
-def test_detail_lists_criteria_met_with_dates_and_what_needs_a_person() -> None:
+def non_empty(detail: str) -> list[str]:
+    return [line for line in detail.splitlines() if line.strip()]
+
+
+def test_detail_puts_what_decides_first_then_the_count_then_the_report_link() -> None:
+    url = "https://cds.example.org/reports/" + "A" * 43
+    _, screening = screened("data_quality_unknowns")
+    result = screening.trials[0]
+    made = card_for(trial(), result, screening, engine().terminology, report_url=url)
+    assert made is not None
+    assert made.detail is not None
+    lines = non_empty(made.detail)
+    assert len(lines) <= 12
+    assert lines[0] == "**Missing or not usable**"
+    data_open = [
+        r
+        for r in result.criteria
+        if r.status == "unknown" and trial().criterion(r.id).kind == "data"
+    ]
+    person = [
+        r
+        for r in result.criteria
+        if r.status == "unknown" and trial().criterion(r.id).kind != "data"
+    ]
+    assert data_open
+    assert person
+    deadline = screen_by(trial(), result)
+    assert deadline is not None
+    for r in data_open:
+        (line,) = [x for x in lines if x.startswith(f"- {trial().criterion(r.id).title}:")]
+        assert line.endswith(f"needed by {deadline.isoformat()}"), line
+    team = lines.index("**Needs the study team**")
+    assert team > len(data_open)
+    met = sum(1 for r in result.criteria if r.passes)
+    assert lines[-2] == f"{met} of {len(result.criteria)} criteria met"
+    assert lines[-1] == f"[Open the screening report]({url})"
+    assert made.links is not None
+    first = made.links[0]
+    assert (first.url, first.type) == (url, "absolute")
+
+
+def test_detail_units_read_as_people_write_them() -> None:
+    c = card("data_quality_unknowns")
+    assert c is not None
+    assert "10*9" not in c["detail"]
+    assert "{INR}" not in c["detail"]
+    # The INR with a unit nobody knows: the reason, without its resource reference.
+    assert "- INR ≤ 1.5: unit 'furlongs/L' not recognised — needed by" in c["detail"]
+    assert "Observation/" not in c["detail"]
+
+
+def test_every_persona_card_detail_is_at_most_twelve_lines() -> None:
+    url = "https://cds.example.org/reports/" + "B" * 43
+    for persona in sorted(p.name for p in PATIENTS.iterdir() if p.is_dir()):
+        _, screening = screened(persona)
+        made = card_for(
+            trial(), screening.trials[0], screening, engine().terminology, report_url=url
+        )
+        if made is None:
+            continue
+        assert made.detail is not None
+        lines = non_empty(made.detail)
+        assert len(lines) <= 12, persona
+        assert lines[-1].endswith(f"({url})"), persona
+        assert len(made.summary) < 140
+
+
+def test_likely_eligible_detail_starts_with_what_needs_the_study_team() -> None:
     c = card("likely_eligible")
     assert c is not None
-    detail = c["detail"]
-    titles = {d.id: d.title for d in trial().criteria}
-    result = result_of("likely_eligible")
-    met = [r for r in result.criteria if r.status == "met"]
-    person = [r for r in result.criteria if r.status == "unknown"]
-    assert met
-    assert person
-    met_block = detail.split("**Criteria met**")[1].split("**Needs the study team**")[0]
-    for r in met:
-        line = next(x for x in met_block.splitlines() if x.startswith(f"- {titles[r.id]}:"))
-        dated = [e.date for e in r.evidence if e.date]
-        if dated:
-            assert dated[0] in line, line
-    person_block = detail.split("**Needs the study team**")[1]
-    for r in person:
-        assert f"- {titles[r.id]}: {r.reason}" in person_block
+    lines = non_empty(c["detail"])
+    assert lines[0] == "**Needs the study team**"
+    assert "Missing or not usable" not in c["detail"]
+
+
+def test_without_a_stored_report_there_is_no_report_link() -> None:
+    c = card("likely_eligible")
+    assert c is not None
+    assert "screening report" not in c["detail"]
+    assert [link["url"] for link in c["links"]] == [trial().url]
+    assert non_empty(c["detail"])[-1].endswith("criteria met")
+
+
+def test_a_long_open_list_is_cut_with_a_pointer_to_the_report() -> None:
+    result = result_of("data_quality_unknowns")
+    all_open = dataclasses.replace(
+        result,
+        criteria=tuple(
+            dataclasses.replace(c, status="unknown", reason=f"{c.id} missing")
+            for c in result.criteria
+        ),
+    )
+    _, screening = screened("data_quality_unknowns")
+    made = card_for(trial(), all_open, screening, engine().terminology, report_url="https://x/r")
+    assert made is not None
+    assert made.detail is not None
+    lines = non_empty(made.detail)
+    assert len(lines) == 12
+    assert any(re.fullmatch(r"- … \d+ more in the report", x) for x in lines)
+    assert lines[-2] == f"0 of {len(result.criteria)} criteria met"
+
+
+HOSTILE = "*bold* _x_ [click](javascript:alert(1)) <img src=x onerror=alert(1)> `c` # h &amp;"
+
+
+def test_text_from_data_is_escaped_for_markdown() -> None:
+    result = result_of("data_quality_unknowns")
+    criteria = tuple(
+        dataclasses.replace(c, reason=f"{HOSTILE}\n- injected line") if c.id == "anc" else c
+        for c in result.criteria
+    )
+    hostile_trial = dataclasses.replace(trial(), title=f"Trial {HOSTILE}")
+    _, screening = screened("data_quality_unknowns")
+    made = card_for(
+        hostile_trial,
+        dataclasses.replace(result, criteria=criteria),
+        screening,
+        engine().terminology,
+    )
+    assert made is not None
+    assert made.detail is not None
+    assert "- injected line" not in made.detail.splitlines()
+    for raw in ("*bold*", "_x_", "[click]", "<img", "`c`", "&amp;", "# h"):
+        # Only the escaped form, with a backslash before the special character.
+        assert not re.search(r"(?<!\\)" + re.escape(raw), made.detail), raw
+    assert r"\*bold\* \_x\_ \[click\](javascript:alert(1)) \<img" in made.detail
+    assert r"\&amp;" in made.detail
+
+
+def test_cards_rank_likely_before_possibly_then_fewer_unknowns_then_registry() -> None:
+    likely = dataclasses.replace(result_of("likely_eligible"), registry="NCT9")
+    possibly = result_of("data_quality_unknowns")
+    fewer = dataclasses.replace(result_of("c20_without_histology"), registry="NCT2")
+    tie = dataclasses.replace(fewer, registry="NCT1")
+    ranked = sorted([possibly, fewer, likely, tie], key=card_rank)
+    assert [r.registry for r in ranked] == ["NCT9", "NCT1", "NCT2", possibly.registry]
+
+
+def test_a_trial_that_is_not_recruiting_gets_no_card() -> None:
+    closed = dataclasses.replace(trial(), recruitment_status="completed")
+    _, screening = screened("likely_eligible")
+    assert card_for(closed, screening.trials[0], screening, engine().terminology) is None
 
 
 def test_possibly_eligible_lists_unknowns_and_orders_their_labs() -> None:
@@ -157,9 +282,9 @@ def test_possibly_eligible_lists_unknowns_and_orders_their_labs() -> None:
         for r in result.criteria
         if r.status == "unknown" and trial().criterion(r.id).kind == "data"
     ]
-    block = c["detail"].split("**Still unknown (data missing or not usable)**")[1]
+    block = c["detail"].split("**Missing or not usable**")[1].split("**Needs the study team**")[0]
     for r in unknown_data:
-        assert r.reason in block
+        assert f"- {trial().criterion(r.id).title}:" in block
     referral, orders = c["suggestions"]
     assert referral["isRecommended"] is False
     assert orders["label"] == "Order the missing tests"
