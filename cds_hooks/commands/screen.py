@@ -1,4 +1,8 @@
-"""`trial-cds screen PATH`: screen one patient's FHIR Bundle against the loaded trials."""
+"""`trial-cds screen PATH`: screen one patient's FHIR Bundle against the loaded trials.
+
+The engine and the FHIR mappings are imported inside `run`: `cli.py` imports every command
+module to build its parser, so module-level imports here would slow every other command.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,10 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cds_hooks.eligibility import Engine, ScreeningResult
-from cds_hooks.eligibility.values import fmt
-from cds_hooks.trials import TrialDefinitionError
-from fhir_mappings.bundle import BundleError, resources_from_bundle
-from fhir_mappings.record import RecordError, build_record
+if TYPE_CHECKING:
+    from cds_hooks.eligibility import ScreeningResult
 
 
 def add_parser(subparsers: Any) -> None:
@@ -46,6 +47,11 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cds_hooks.eligibility import Engine
+    from cds_hooks.trials import TrialDefinitionError
+    from fhir_mappings.bundle import BundleError, resources_from_bundle
+    from fhir_mappings.record import RecordError, build_record
+
     try:
         as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
     except ValueError:
@@ -81,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _value(evidence: list[dict[str, Any]]) -> tuple[str, str]:
+    from cds_hooks.eligibility.values import fmt
+
     if not evidence:
         return "", ""
     first = evidence[0]
