@@ -193,9 +193,9 @@ def worklist_rows(
                 result.registry,
                 result.status,
                 len(unknown),
-                "; ".join(unknown),
+                " | ".join(unknown),
                 screen_by(trial, result),
-                "; ".join(excluded),
+                " | ".join(excluded),
             )
         )
     return rows
