@@ -137,9 +137,7 @@ def funnel(trial: TrialDefinition, tally: TrialTally, screened: int) -> list[Fun
     return steps
 
 
-def funnel_png(
-    trial: TrialDefinition, steps: Sequence[FunnelStep], min_cell: int | None
-) -> bytes:
+def funnel_png(trial: TrialDefinition, steps: Sequence[FunnelStep], min_cell: int | None) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a display

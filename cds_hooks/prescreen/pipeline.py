@@ -146,9 +146,7 @@ def _select_trials(options: PrescreenOptions) -> list[TrialDefinition]:
     return [by_id[t] for t in dict.fromkeys(options.trial_ids)]
 
 
-def _run_tasks(
-    client: Any, futures: list[Any], label: str, progress: Any | None
-) -> list[Any]:
+def _run_tasks(client: Any, futures: list[Any], label: str, progress: Any | None) -> list[Any]:
     from distributed import as_completed
 
     task = progress.add_task(label, total=len(futures)) if progress is not None else None
@@ -197,9 +195,10 @@ def run_prescreen(options: PrescreenOptions) -> PrescreenOutcome:
         raise PrescreenInputError(f"{out_dir}: cannot write ({exc.strerror or exc})") from exc
 
     outcome = PrescreenOutcome(files=len(files), ignored_files=ignored)
-    with dask_client(options.scheduler, options.workers) as client, _progress(
-        options.progress
-    ) as progress:
+    with (
+        dask_client(options.scheduler, options.workers) as client,
+        _progress(options.progress) as progress,
+    ):
         outcome.workers = len(client.scheduler_info()["workers"])
         buckets = options.partitions or partition_count(files, max(outcome.workers, 1))
         outcome.partitions = buckets

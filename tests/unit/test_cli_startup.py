@@ -48,9 +48,7 @@ finally:
 """
 
 
-def imported_by(
-    tmp_path: Path, *argv: str
-) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+def imported_by(tmp_path: Path, *argv: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
     script = Path(sys.executable).with_name("trial-cds")
     record = tmp_path / "modules.json"
     done = subprocess.run(

@@ -238,8 +238,9 @@ def test_a_partition_is_screened_like_one_bundle(tmp_path: Path) -> None:
         got = by_patient[expected["patient"]]
         assert got["trials"][0]["status"] == expected["trials"][0]["status"]
         # Same results; only the order of same-day evidence may follow the input order.
-        for mine, theirs in zip(got["trials"][0]["criteria"], expected["trials"][0]["criteria"],
-                                strict=True):
+        for mine, theirs in zip(
+            got["trials"][0]["criteria"], expected["trials"][0]["criteria"], strict=True
+        ):
             assert {**mine, "evidence": None} == {**theirs, "evidence": None}
             assert sorted(map(json.dumps, mine["evidence"])) == sorted(
                 map(json.dumps, theirs["evidence"])
