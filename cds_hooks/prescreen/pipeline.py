@@ -111,7 +111,8 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             cluster.close()
         return
     try:
-        client = Client(scheduler, timeout="20s")  # type: ignore[no-untyped-call]
+        # Connect timeout: Dask's distributed.comm.timeouts.connect (default 30 s).
+        client = Client(scheduler)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:
         message = f"cannot reach the Dask scheduler at {scheduler} ({exc})"
         raise PrescreenInputError(message) from exc
