@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import shutil
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class PrescreenOutcome:
     partitions: int = 0
     workers: int = 0
     statuses: dict[str, Counter[str]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
 
     @property
     def clean(self) -> bool:
@@ -179,6 +181,9 @@ def run_prescreen(options: PrescreenOptions) -> PrescreenOutcome:
     """Screen the whole export; write every output into `options.out_dir`."""
     from cds_hooks.prescreen.export import ExportError
 
+    if options.out_dir.resolve().is_relative_to(options.export_dir.resolve()):
+        # Its results/*.ndjson would be read as part of the export on the next run.
+        raise PrescreenInputError(f"--out {options.out_dir} must not be inside the export")
     try:
         files, ignored = find_export_files(options.export_dir)
     except ExportError as exc:
@@ -203,6 +208,7 @@ def run_prescreen(options: PrescreenOptions) -> PrescreenOutcome:
         outcome.workers = len(client.scheduler_info()["workers"])
         buckets = options.partitions or partition_count(files, max(outcome.workers, 1))
         outcome.partitions = buckets
+        started = time.perf_counter()
         file_reports: list[FileReport] = _run_tasks(
             client,
             client.map(
@@ -216,6 +222,8 @@ def run_prescreen(options: PrescreenOptions) -> PrescreenOutcome:
             "reading the export",
             progress,
         )
+        outcome.seconds["reading"] = time.perf_counter() - started
+        started = time.perf_counter()
         job = ScreenJob(
             trials=tuple(trials),
             trial_ids=tuple(t.id for t in trials),
@@ -229,9 +237,12 @@ def run_prescreen(options: PrescreenOptions) -> PrescreenOutcome:
             "screening patients",
             progress,
         )
+        outcome.seconds["screening"] = time.perf_counter() - started
 
+    started = time.perf_counter()
     _write_all(options, trials, file_reports, partition_reports, outcome)
     shutil.rmtree(work, ignore_errors=True)
+    outcome.seconds["writing"] = time.perf_counter() - started
     return outcome
 
 

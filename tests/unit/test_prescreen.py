@@ -378,9 +378,14 @@ def test_unreadable_export_exits_2_with_one_line(
 def test_unknown_trial_and_bad_date_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "Patient.ndjson").write_text('{"resourceType": "Patient", "id": "p"}\n')
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "Patient.ndjson").write_text('{"resourceType": "Patient", "id": "p"}\n')
     out = str(tmp_path / "out")
-    assert main(["prescreen", str(tmp_path), "--out", out, "--trial", "NCT0"]) == 2
+    assert main(["prescreen", str(export), "--out", out, "--trial", "NCT0"]) == 2
     assert "unknown trial 'NCT0'" in capsys.readouterr().err
-    assert main(["prescreen", str(tmp_path), "--out", out, "--as-of", "2026-13-01"]) == 2
+    assert main(["prescreen", str(export), "--out", out, "--as-of", "2026-13-01"]) == 2
     assert "is not a date" in capsys.readouterr().err
+    # Outputs inside the export would be read back as export files by the next run.
+    assert main(["prescreen", str(export), "--out", str(export / "out")]) == 2
+    assert "must not be inside the export" in capsys.readouterr().err
