@@ -46,8 +46,12 @@ class FileReport:
     bad_file: str | None = None
 
 
+def partition_name(bucket: int) -> str:
+    return f"p{bucket:05d}"
+
+
 def partition_dir(work: Path, bucket: int) -> Path:
-    return work / f"p{bucket:05d}"
+    return work / partition_name(bucket)
 
 
 class _Spill:
@@ -107,6 +111,7 @@ def partition_file(file: ExportFile, file_index: int, work: Path, buckets: int) 
     bad_path = work / BAD_DIR / f"f{file_index:05d}.csv"
     bad_handle = None
     writer = None
+    names = [partition_name(b) for b in range(buckets)]  # not a Path per line: measurable
     try:
         for number, line in read_lines(file):
             if isinstance(line, BadLine):
@@ -125,8 +130,10 @@ def partition_file(file: ExportFile, file_index: int, work: Path, buckets: int) 
                     elif patient == "":
                         report.unattached[kind] += 1
                     else:
-                        directory = partition_dir(work, bucket_of(patient, buckets)).name
-                        spill.add(directory, patient.encode() + b"\t" + line + b"\n")
+                        spill.add(
+                            names[bucket_of(patient, buckets)],
+                            patient.encode() + b"\t" + line + b"\n",
+                        )
                         report.by_type[kind] += 1
             if problem is not None:
                 report.bad += 1
