@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ class ScreenJob:
     as_of: date
     work: Path
     results: Path
+    # One per run: a worker reused by a later run on the same OUT_DIR must not reuse the
+    # earlier run's shared resources.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass
@@ -114,10 +118,10 @@ def _type_id(reference: str) -> str:
     return "/".join(parts[-2:])
 
 
-def shared_resources(work: Path) -> dict[str, dict[str, Any]]:
+def shared_resources(work: Path, run_id: str) -> dict[str, dict[str, Any]]:
     """Medication resources by "Medication/<id>": referenced by orders, owned by nobody.
-    A formulary, small next to the patients' data; read once per worker and job."""
-    key = str(work)
+    A formulary, small next to the patients' data; read once per worker and run."""
+    key = f"{work}\0{run_id}"
     cached = _SHARED.get(key)
     if cached is None:
         cached = {}
@@ -204,7 +208,7 @@ def worklist_rows(
 def screen_partition(job: ScreenJob, bucket: int) -> PartitionReport:
     """Screen every patient of one partition; write their full results as NDJSON."""
     engine = engine_for(job.trials)
-    shared = shared_resources(job.work)
+    shared = shared_resources(job.work, job.run_id)
     report = PartitionReport(bucket)
     report.tallies = {tid: TrialTally() for tid in job.trial_ids}
     job.results.mkdir(parents=True, exist_ok=True)

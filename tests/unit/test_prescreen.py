@@ -389,3 +389,37 @@ def test_unknown_trial_and_bad_date_exit_2(
     # Outputs inside the export would be read back as export files by the next run.
     assert main(["prescreen", str(export), "--out", str(export / "out")]) == 2
     assert "must not be inside the export" in capsys.readouterr().err
+
+
+def test_a_shared_medication_reaches_the_orders_that_reference_it(tmp_path: Path) -> None:
+    """Medication resources belong to no patient in an export: an order that references
+    one must still be read with its code (here apixaban, an anticoagulant)."""
+    resources = persona("active_apixaban")
+    medication = {"resourceType": "Medication", "id": "apixaban-5mg"}
+    for r in resources:
+        if r["resourceType"] == "MedicationRequest" and r["id"] == "anticoagulated-med22":
+            medication["code"] = r.pop("medicationCodeableConcept")
+            r["medicationReference"] = {"reference": "Medication/apixaban-5mg"}
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "data.ndjson").write_text(
+        "\n".join(json.dumps(r) for r in [medication, *resources]) + "\n"
+    )
+    work = tmp_path / "work"
+    (file,), _ = find_export_files(export)
+    assert partition_file(file, 0, work, buckets=1).bad == 0
+    trials = tuple(load_trials())
+    job = ScreenJob(trials, tuple(t.id for t in trials), AS_OF, work, tmp_path / "results")
+    screen_partition(job, 0)
+    (line,) = (tmp_path / "results" / "part-00000.ndjson").read_text().splitlines()
+    got = json.loads(line)["trials"][0]
+    expected = Engine.default().screen(build_record(persona("active_apixaban")), AS_OF)
+    by_id = {c["id"]: c for c in got["criteria"]}
+    for criterion in expected.trials[0].criteria:
+        assert by_id[criterion.id]["status"] == criterion.status, criterion.id
+    assert got["status"] == expected.trials[0].status
+    # Without the shared Medication the order's drug is unknown, and the result differs.
+    (work / SHARED_DIR / "f00000.tsv").unlink()
+    screen_partition(ScreenJob(trials, job.trial_ids, AS_OF, work, tmp_path / "results2"), 0)
+    (line,) = (tmp_path / "results2" / "part-00000.ndjson").read_text().splitlines()
+    assert json.loads(line) != json.loads((tmp_path / "results" / "part-00000.ndjson").read_text())
