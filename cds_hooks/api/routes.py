@@ -24,6 +24,7 @@ from cds_hooks.api.wire import first_error, json_depth
 from cds_hooks.auth import AuthError, audience
 from cds_hooks.outbound import OutboundError, check_fhir_server
 from cds_hooks.prefetch import DataUnavailable, PrefetchTooLarge
+from cds_hooks.screening import hook
 from cds_hooks.services import Service
 from cds_hooks.state import AppState
 from fhir_mappings.client import FhirClient
@@ -151,7 +152,7 @@ async def call_service(service_id: str, request: Request) -> Response:
     except OutboundError as exc:
         fhir, outbound_refused = None, exc.message
     try:
-        answer = await screening.run_hook(state, service, body, fhir, fields)
+        answer = await hook.run_hook(state, service, body, fhir, fields)
     except DataUnavailable as exc:
         message = str(exc) + (f" ({outbound_refused})" if outbound_refused else "")
         raise HookError(412, message) from exc

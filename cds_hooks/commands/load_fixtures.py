@@ -21,11 +21,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    # Imported where used: cli.py imports this module to build the parser for every command.
+    import httpx
 
 # The name of the variable holding the token, not a token.
 TOKEN_ENV = "TRIAL_CDS_FHIR_TOKEN"  # noqa: S105
@@ -134,6 +135,8 @@ def _model_class(resource_type: str) -> Any:
 
 def validation_problems(resource: dict[str, Any]) -> list[str]:
     """Why this resource is not valid FHIR (R4B models), or [] when it is."""
+    from pydantic import ValidationError
+
     model = _model_class(str(resource.get("resourceType")))
     if model is None:
         return [f"unknown resourceType {resource.get('resourceType')!r}"]
@@ -306,6 +309,8 @@ async def send_bundle(
     client: httpx.AsyncClient, base_url: str, prepared: PreparedBundle
 ) -> str | None:
     """Post the bundle's transactions in order; None on success, else what went wrong."""
+    import httpx
+
     for n, transaction in enumerate(prepared.transactions, start=1):
         part = f" (transaction {n}/{len(prepared.transactions)})" if n > 1 else ""
         try:
@@ -334,6 +339,8 @@ async def send_bundle(
 async def load_all(
     base_url: str, token: str | None, bundles: Sequence[PreparedBundle], request_timeout: float
 ) -> list[str | None]:
+    import httpx
+
     headers = {"Accept": FHIR_JSON}
     if token:
         headers["Authorization"] = f"Bearer {token}"

@@ -1,4 +1,8 @@
-"""`trial-cds screen PATH`: screen one patient's FHIR Bundle against the loaded trials."""
+"""`trial-cds screen PATH`: screen one patient's FHIR Bundle against the loaded trials.
+
+The engine and the FHIR mappings are imported inside `run`: `cli.py` imports every command
+module to build its parser, so module-level imports here would slow every other command.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,10 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cds_hooks import screening
-from cds_hooks.eligibility import Engine, ScreeningResult
-from cds_hooks.eligibility.values import fmt
-from cds_hooks.trials import TrialDefinitionError
-from fhir_mappings.bundle import BundleError
+if TYPE_CHECKING:
+    from cds_hooks.eligibility import ScreeningResult
 
 
 def add_parser(subparsers: Any) -> None:
@@ -39,6 +40,26 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+# pint (under ucumvert) imports numpy and dask at import whenever they are installed, and
+# the pre-screen installs them: ~0.9 s that converting one patient's units never uses.
+_UNUSED_BY_PINT = ("numpy", "dask")
+
+
+def _import_pint_lean() -> None:
+    """Import ucumvert/pint with numpy and dask hidden, unless something already loaded
+    them (then hiding would save nothing and could break their users)."""
+    if "pint" in sys.modules:
+        return
+    hidden = [name for name in _UNUSED_BY_PINT if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail
+    try:
+        import ucumvert  # noqa: F401
+    finally:
+        for name in hidden:
+            sys.modules.pop(name, None)
+
+
 def _fail(message: str) -> int:
     # One line whatever the message holds (exception texts may span several).
     print(f"trial-cds screen: error: {' '.join(message.split())}", file=sys.stderr)
@@ -46,6 +67,12 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    _import_pint_lean()
+    from cds_hooks import screening
+    from cds_hooks.eligibility import Engine
+    from cds_hooks.trials import TrialDefinitionError
+    from fhir_mappings.bundle import BundleError
+
     try:
         as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
     except ValueError:
@@ -86,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _value(evidence: list[dict[str, Any]]) -> tuple[str, str]:
+    from cds_hooks.eligibility.values import fmt
+
     if not evidence:
         return "", ""
     first = evidence[0]

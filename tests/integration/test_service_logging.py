@@ -82,7 +82,7 @@ def test_unexpected_error_is_a_bare_500_and_leaks_nothing(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(SECRET_TEXT)
 
-    monkeypatch.setattr("cds_hooks.screening.card_for", broken)
+    monkeypatch.setattr("cds_hooks.screening.hook.card_for", broken)
     with running(tmp_path, CDS_DEV_MODE=True) as client:
         response = checked(client.post(f"/cds-services/{PV}", json=LIKELY))
         assert response.status_code == 500

@@ -1,9 +1,8 @@
-"""Screening a patient, as one use case: data → record → screen → filter / suppress → cards.
+"""The hook's part of screening: record → screen → filter / suppress → cards.
 
-The CDS hook (`api.routes`), the CLI (`trial-cds screen`) and batch screening call this
-module; none of them repeats a step. What stays in the routes is HTTP: authentication,
-reading and validating the request, and turning the errors below into status codes
-(DataUnavailable / UnusableRecord → 412, PrefetchTooLarge → 413).
+What stays in the routes is HTTP: authentication, reading and validating the request, and
+turning the errors below into status codes (DataUnavailable / UnusableRecord → 412,
+PrefetchTooLarge → 413).
 
 Per trial, a card is issued only when the trial is recruiting, the patient is not
 `not_eligible`, the record holds the trial's target disease, on order hooks the orders
@@ -15,7 +14,7 @@ screening report stored first, and links to it only if storing worked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -31,58 +30,14 @@ from cds_hooks.eligibility import Engine, ScreeningResult, TrialResult
 from cds_hooks.feedback import patient_key
 from cds_hooks.prefetch import resolve_data
 from cds_hooks.report import build_report, report_url
+from cds_hooks.screening import record_from, screen
 from cds_hooks.services import Service
 from cds_hooks.state import AppState
 from cds_hooks.trials import TrialDefinition
-from fhir_mappings.bundle import resources_from_bundle
 from fhir_mappings.client import FhirClient
 from fhir_mappings.facts import PatientRecord
-from fhir_mappings.record import RecordError, build_record
-from fhir_mappings.subjects import patient_full_urls
 
 log = logging.getLogger("trial_cds.screening")
-
-
-class UnusableRecord(Exception):
-    """The data holds no usable patient (none, two, or not the one asked about); the
-    message is safe to show the caller."""
-
-
-def record_from(
-    resources: Iterable[Mapping[str, Any]],
-    *,
-    unavailable: Mapping[str, str] | None = None,
-    patient_id: str | None = None,
-    fhir_base: str | None = None,
-    patient_urls: Collection[str] = (),
-) -> PatientRecord:
-    """The patient's record; with `patient_id`, it must be that patient. `fhir_base` and
-    `patient_urls` (the Patient's own Bundle fullUrls) are the other ways a resource may
-    name this patient as its subject."""
-    try:
-        record = build_record(
-            resources, unavailable=unavailable, fhir_base=fhir_base, patient_urls=patient_urls
-        )
-    except RecordError as exc:
-        raise UnusableRecord(f"patient data unusable: {exc}") from exc
-    if patient_id is not None and record.patient.ref != f"Patient/{patient_id}":
-        raise UnusableRecord("the Patient obtained is not context.patientId")
-    return record
-
-
-def record_from_bundle(bundle: Mapping[str, Any]) -> PatientRecord:
-    """One patient's record from a FHIR Bundle (CLI, batch). Raises BundleError or
-    UnusableRecord."""
-    return record_from(resources_from_bundle(bundle), patient_urls=patient_full_urls(bundle))
-
-
-def screen(
-    engine: Engine,
-    record: PatientRecord,
-    as_of: date,
-    trial_ids: Sequence[str] | None = None,
-) -> ScreeningResult:
-    return engine.screen(record, as_of, trial_ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,83 @@
+"""`trial-cds screen` imports only what screening one patient needs.
+
+Judged by the modules a real `trial-cds screen` process had loaded when it exited (its
+`sys.modules`), not by a wall-clock time: the machine's load must not decide a test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = ROOT / "fixtures" / "patients" / "likely_eligible" / "bundle.json"
+# What made the start slow (jsonschema's format checkers build an RFC 3987 grammar at
+# import), and what other commands need but screening never does.
+HEAVY = (
+    "jsonschema",
+    "rfc3987_syntax",
+    "httpx",
+    "fastapi",
+    "uvicorn",
+    "pydantic",
+    "fhir",
+    "dask",
+    "distributed",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "matplotlib",
+    "jinja2",
+    "rich",
+)
+
+
+# Runs the installed `trial-cds` console script as its own process, then records what
+# that process imported.
+DRIVER = """
+import json, runpy, sys
+record, script = sys.argv[1], sys.argv[2]
+sys.argv = sys.argv[2:]
+try:
+    runpy.run_path(script, run_name="__main__")
+finally:
+    with open(record, "w") as out:
+        json.dump(sorted(sys.modules), out)
+"""
+
+
+def imported_by(tmp_path: Path, *argv: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    script = Path(sys.executable).with_name("trial-cds")
+    record = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(record), str(script), *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    return set(json.loads(record.read_text())), done
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_screen_imports_no_heavy_module(tmp_path: Path) -> None:
+    modules, done = imported_by(tmp_path, "screen", str(BUNDLE), "--as-of", "2026-03-02")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "scrt-capeox-serplulimab-rectal: likely_eligible" in done.stdout
+    # The import log really covers the screening path (engine, mappings, UCUM).
+    assert {"cds_hooks.eligibility.engine", "fhir_mappings.record", "ucumvert"} <= modules
+    assert top_level(modules) & set(HEAVY) == set()
+
+
+def test_help_imports_no_command_dependencies(tmp_path: Path) -> None:
+    modules, done = imported_by(tmp_path, "--help")
+    assert done.returncode == 0
+    assert "prescreen" in done.stdout
+    assert top_level(modules) & {*HEAVY, "ucumvert", "pint", "orjson"} == set()
+    assert "cds_hooks.eligibility" not in modules
