@@ -95,8 +95,22 @@ def test_json_output_is_the_engine_result(capsys: pytest.CaptureFixture[str]) ->
     expected = Engine.default().screen(record, date(2026, 3, 2)).to_json()
     assert printed == expected
     assert list(printed) == ["patient", "as_of", "trials"]
-    evidence = printed["trials"][0]["criteria"][8]["evidence"][0]
+    [first] = [t for t in printed["trials"] if t["registry"] == "NCT06850103"]
+    assert (first["trial"], first["recruitment_status"]) == (
+        "scrt-capeox-serplulimab-rectal",
+        "recruiting",
+    )
+    evidence = first["criteria"][8]["evidence"][0]
     assert {"reference", "value", "unit", "date"} <= set(evidence)
+    roles = {c["id"]: c["role"] for c in first["criteria"]}
+    assert (roles["age"], roles["prior_immunotherapy"]) == ("inclusion", "exclusion")
+    by_registry = {t["registry"]: t["recruitment_status"] for t in printed["trials"]}
+    assert by_registry == {
+        "NCT06850103": "recruiting",
+        "NCT06462053": "recruiting",
+        "NCT07057089": "recruiting",
+        "NCT01558921": "completed",
+    }
 
 
 def test_as_of_defaults_to_today(capsys: pytest.CaptureFixture[str]) -> None:
