@@ -77,9 +77,16 @@ def test_discovery_lists_one_service_per_hook_with_generated_prefetch(service: S
     prefetch = services[0]["prefetch"]
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
     # The Observation query is generated from the trial's code sets, not typed by hand.
-    assert "http%3A%2F%2Floinc.org%7C751-8" in prefetch["observations"]
-    assert "81695-9" in prefetch["observations"]
-    assert prefetch["medications"].endswith("&status=active")
+    observations = " ".join(v for k, v in prefetch.items() if k.startswith("observations"))
+    assert "http%3A%2F%2Floinc.org%7C751-8" in observations
+    assert "81695-9" in observations
+    # Derived from the rules' reads: prior immunotherapy is history (any status), and
+    # allergies, statements and procedures are read by the loaded trials.
+    assert prefetch["medications"] == "MedicationRequest?patient={{context.patientId}}"
+    assert {"allergies", "medication_statements", "procedures"} <= set(prefetch)
+    assert "Recruiting trials:" in services[0]["description"]
+    assert "NCT06462053" in services[0]["description"]
+    assert "NCT01558921" not in services[0]["description"]
 
 
 def test_likely_eligible_gets_referral_card(service: Service) -> None:
