@@ -80,12 +80,15 @@ def test_missing_file_has_no_traceback(tmp_path: Path) -> None:
 def test_text_output_is_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["screen", str(BUNDLE), "--as-of", "2026-03-02"]) == 0
     out = capsys.readouterr().out
-    assert "scrt-capeox-serplulimab-rectal: likely_eligible" in out
+    assert "scrt-capeox-serplulimab-rectal (NCT06850103, recruiting): likely_eligible" in out
+    assert "rapido (NCT01558921, completed): " in out
     header = next(line for line in out.splitlines() if line.startswith("criterion"))
-    assert header.split() == ["criterion", "status", "value", "date", "reason"]
+    assert header.split() == ["criterion", "role", "status", "value", "date", "reason"]
     assert any(line.startswith("anc ") and " met " in line for line in out.splitlines())
     platelets = next(line for line in out.splitlines() if line.startswith("platelets "))
-    assert platelets.split()[2:4] == ["245", "10*9/L"]  # numbers as people write them
+    assert platelets.split()[1:5] == ["inclusion", "met", "245", "10*9/L"]  # as people write
+    prior = next(line for line in out.splitlines() if line.startswith("prior_immunotherapy "))
+    assert prior.split()[1:3] == ["exclusion", "not_met"]
 
 
 def test_json_output_is_the_engine_result(capsys: pytest.CaptureFixture[str]) -> None:

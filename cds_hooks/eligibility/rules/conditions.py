@@ -142,13 +142,14 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
     span = Window(window.as_of, days)
     excepted = [s.code_set(n) for n in p.except_code_sets]
     found: list[ConditionFact] = []
+    unclear: list[ConditionFact] = []  # active_only, but no clinical status recorded
     for name in p.code_sets:
         for c in s.conditions(name):
-            if c in found or any(e.matches(c.codes) for e in excepted):
+            if c in found or c in unclear or any(e.matches(c.codes) for e in excepted):
                 continue
             if p.active_only and c.clinical_status in INACTIVE_CLINICAL:
                 continue
-            found.append(c)
+            (unclear if p.active_only and c.clinical_status is None else found).append(c)
     inside = [c for c in found if c.date is not None and span.contains(c.date)]
     if inside:
         best = inside[0]
@@ -165,8 +166,13 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             f"{p.label}: {undated[0].display or undated[0].ref} on record without a date",
             tuple(cond_evidence(c) for c in undated),
         )
-    if p.active_only and any(c.clinical_status is None for c in found):
-        return Outcome(UNKNOWN, f"{p.label}: clinical status not recorded")
+    if unclear:
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {unclear[0].display or unclear[0].ref} on record without a clinical "
+            "status (active or not?)",
+            tuple(cond_evidence(c) for c in unclear),
+        )
     older = [c for c in found if c.date is not None and c.date < span.start]
     if older:
         # Outside the window is an answer, not silence: the dated record decides.
