@@ -92,6 +92,14 @@ def join(status: Status, outcomes: Sequence[Outcome]) -> Outcome:
     return Outcome(status, "; ".join(o.reason for o in outcomes), tuple(evidence))
 
 
+def lower_first(label: str) -> str:
+    """A label inside a sentence: "Prior radiotherapy" → "prior radiotherapy", but acronyms
+    stay as written ("FAP or Lynch syndrome", "MI in 6 months")."""
+    if len(label) > 1 and label[0].isupper() and label[1].islower():
+        return label[0].lower() + label[1:]
+    return label
+
+
 def searched(s: Screening, resource_type: str, count: int, note: str) -> Evidence:
     """Evidence that a search found nothing: the query that was reviewed, dated today.
 

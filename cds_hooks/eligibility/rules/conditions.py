@@ -15,6 +15,7 @@ from cds_hooks.eligibility.rules.base import (
     absent,
     cond_evidence,
     day,
+    lower_first,
     obs_evidence,
 )
 from cds_hooks.eligibility.rules.registry import rule
@@ -187,7 +188,7 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
         p.absence,
         "Condition",
         len(s.record.conditions),
-        p.label[0].lower() + p.label[1:],
+        lower_first(p.label),
         "condition",
     )
 

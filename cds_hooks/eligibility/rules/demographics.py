@@ -45,7 +45,8 @@ def age_range(p: AgeRange, s: Screening, window: Window) -> Outcome:
     text = f"{oldest}" if oldest == youngest else f"{youngest}–{oldest} (birth date {shown})"
     top = high if high is not None else oldest
     if low <= youngest and oldest <= top:
-        return Outcome(MET, f"{label} {text}, within {limits}", evidence)
+        within = f"within {limits}" if high is not None else limits
+        return Outcome(MET, f"{label} {text}, {within}", evidence)
     if oldest < low or (high is not None and youngest > high):
         return Outcome(NOT_MET, f"{label} {text} is outside {limits}", evidence)
     return Outcome(

@@ -11,6 +11,7 @@ from cds_hooks.eligibility.rules.base import (
     Outcome,
     absent,
     day,
+    lower_first,
 )
 from cds_hooks.eligibility.rules.registry import rule
 from cds_hooks.trials.params import (
@@ -127,7 +128,7 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
             f"{p.label}: {unreadable[0].ref} has no readable medication code",
             tuple(_med_evidence(m) for m in unreadable),
         )
-    what = p.label[0].lower() + p.label[1:]
+    what = lower_first(p.label)
     outcome = absent(s, p.absence, "MedicationRequest", len(counted), what, "medication record")
     if hits and outcome.status != UNKNOWN:
         # Given before the window: dated evidence that it is outside, not silence.
@@ -162,7 +163,7 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
             f"{p.label}: {undated[0].display or undated[0].ref} on record without a date",
             tuple(Evidence(h.ref, h.display, None, None, h.status) for h in undated),
         )
-    what = p.label[0].lower() + p.label[1:]
+    what = lower_first(p.label)
     return absent(s, p.absence, "Procedure", len(done), what, "procedure")
 
 
@@ -196,5 +197,5 @@ def allergy(p: Allergy, s: Screening, window: Window) -> Outcome:
             f"{p.label}: {unreadable[0].ref} names no coded substance "
             f"({unreadable[0].display or 'no text'})",
         )
-    what = p.label[0].lower() + p.label[1:]
+    what = lower_first(p.label)
     return absent(s, p.absence, "AllergyIntolerance", len(counted), what, "allergy record")
