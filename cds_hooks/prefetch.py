@@ -46,12 +46,13 @@ KEY_TYPES: Mapping[str, str] = {
 # Without these nothing can be screened: the service answers 412.
 REQUIRED_KEYS = frozenset({"patient", "conditions"})
 # Long Observation code lists are split over several searches ("observations",
-# "observations_2", ...) instead of one URL: FHIR servers, EHR gateways and proxies reject
-# long request lines (8 KB is a common hard limit, some gateways stop at 2-4 KB), and a
-# rejected search would lose every lab at once. Each filled template stays under this
-# length including a typical base URL and patient id; a trial's labs then need a few
-# small searches, each of which an EHR accepts, and a failure names only its own part.
-MAX_QUERY_LENGTH = 1800
+# "observations_2", ...) instead of one ever-growing URL: FHIR servers, EHR gateways and
+# proxies reject long request lines (8 KB is a common hard limit: Apache's LimitRequestLine
+# 8190, nginx's 8 KB header buffers), and a rejected search would lose every lab at once.
+# Each template stays under this length, which leaves half of an 8 KB line for the base
+# URL, the patient id, paging parameters and whatever a gateway adds; parts are few (each
+# search costs the EHR a scan) and a failed part names only itself.
+MAX_QUERY_LENGTH = 3800
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9.]*)\s*\}\}")
 # CDS Hooks 2.0 §Prefetch tokens identifying the user: derived from context.userId.
 _USER_TOKENS = {
