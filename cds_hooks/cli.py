@@ -1,4 +1,4 @@
-"""`trial-cds` command line: serve, screen, prescreen, load-fixtures.
+"""`trial-cds` command line: serve, screen, prescreen, load-fixtures, trials.
 
 Each subcommand lives in its own module under `cds_hooks.commands`; this file only parses
 arguments, so `trial-cds --help` stays fast and one command's imports never slow another.
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trial-cds", description="Clinical-trial screening as a CDS Hooks 2.0 service."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("screen", "prescreen", "serve", "load_fixtures"):
+    for name in ("screen", "prescreen", "serve", "load_fixtures", "trials"):
         module = import_module(f"cds_hooks.commands.{name}")
         module.add_parser(sub)
     return parser

@@ -1,7 +1,8 @@
 """Prefetch: the templates we advertise, and getting the data a hook call needs.
 
-Templates are generated from the loaded trial definitions and code sets, so adding a trial
-widens the Observation query without anyone editing a URL.
+Templates are derived from what the loaded trials' rules read (resource types and code
+sets), so adding a trial widens the queries without anyone editing a URL, and a resource
+type no rule reads is never fetched.
 
 At call time every template key is resolved (CDS Hooks 2.0 §Prefetch Template):
 - `null` → the EHR looked and found nothing; not queried again;
@@ -30,21 +31,28 @@ from fhir_mappings.bundle import next_link
 from fhir_mappings.client import FhirClient, FhirError, SearchResult, add_bundle
 from fhir_mappings.terminology import Terminology
 
-# Template key → the resource type it yields (also the key of `unavailable`).
+# Template key → the resource type it yields (also the key of `unavailable`). Which keys a
+# service advertises is derived from what its trials' rules read (`prefetch_templates`).
 KEY_TYPES: Mapping[str, str] = {
     "patient": "Patient",
     "conditions": "Condition",
     "observations": "Observation",
     "procedures": "Procedure",
     "medications": "MedicationRequest",
+    "medication_statements": "MedicationStatement",
+    "allergies": "AllergyIntolerance",
     "reports": "DiagnosticReport",
 }
 # Without these nothing can be screened: the service answers 412.
 REQUIRED_KEYS = frozenset({"patient", "conditions"})
-# FHIR servers and proxies commonly reject URLs beyond ~8 KB. The filled Observation
-# template (plus base URL and patient id) must stay well under that; above this length
-# the code filter is dropped and the query asks for all of the patient's Observations.
-MAX_QUERY_LENGTH = 6000
+# Long Observation code lists are split over several searches ("observations",
+# "observations_2", ...) instead of one ever-growing URL: FHIR servers, EHR gateways and
+# proxies reject long request lines (8 KB is a common hard limit: Apache's LimitRequestLine
+# 8190, nginx's 8 KB header buffers), and a rejected search would lose every lab at once.
+# Each template stays under this length, which leaves half of an 8 KB line for the base
+# URL, the patient id, paging parameters and whatever a gateway adds; parts are few (each
+# search costs the EHR a scan) and a failed part names only itself.
+MAX_QUERY_LENGTH = 3800
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9.]*)\s*\}\}")
 # CDS Hooks 2.0 §Prefetch tokens identifying the user: derived from context.userId.
 _USER_TOKENS = {
@@ -69,31 +77,69 @@ class TemplateError(ValueError):
     """A template token has no value in this hook call's context."""
 
 
+def key_type(key: str) -> str:
+    """The resource type a template key yields ("observations_2" → "Observation")."""
+    base, _, part = key.rpartition("_")
+    if base in KEY_TYPES and part.isdecimal():
+        return KEY_TYPES[base]
+    return KEY_TYPES.get(key, key)
+
+
+def _observation_queries(codes: set[tuple[str, str]]) -> list[str]:
+    """One search per slice of the code list, each under MAX_QUERY_LENGTH."""
+    prefix = "Observation?patient={{context.patientId}}&code="
+    queries: list[str] = []
+    current: list[str] = []
+    for system, code in sorted(codes):
+        # Encoded here so the template is a valid URL as advertised; "," separates
+        # alternatives (FHIR token OR) and stays literal.
+        token = quote(f"{system}|{code}", safe="")
+        if current and len(prefix) + len(",".join([*current, token])) > MAX_QUERY_LENGTH:
+            queries.append(prefix + ",".join(current))
+            current = []
+        current.append(token)
+    if current:
+        queries.append(prefix + ",".join(current))
+    return queries
+
+
 def prefetch_templates(
     trials: Sequence[TrialDefinition], terminology: Terminology
 ) -> dict[str, str]:
-    """The discovery `prefetch` of every service: what the loaded trials need, no more."""
+    """The discovery `prefetch` of every service, derived from what the trials' rules read:
+    nothing is fetched that no rule reads, and everything a rule reads is fetched."""
+    reads = set().union(*(t.reads() for t in trials)) if trials else set()
+    types = {r.resource_type for r in reads}
+    history = {r.resource_type for r in reads if r.all_statuses}
     codes: set[tuple[str, str]] = set()
-    for trial in trials:
-        for name in trial.observation_code_sets():
-            codes |= terminology.code_set(name).codes
-    observations = "Observation?patient={{context.patientId}}"
-    if codes:
-        # Encoded here so the template is a valid URL as advertised; "," separates
-        # alternatives (FHIR token OR) and stays literal.
-        code_filter = ",".join(quote(f"{system}|{code}", safe="") for system, code in sorted(codes))
-        if len(observations) + len("&code=") + len(code_filter) <= MAX_QUERY_LENGTH:
-            observations += "&code=" + code_filter
-    return {
+    for read in reads:
+        if read.resource_type == "Observation" and read.code_set is not None:
+            codes |= terminology.code_set(read.code_set).codes
+    templates = {
         "patient": "Patient/{{context.patientId}}",
         "conditions": "Condition?patient={{context.patientId}}",
-        "observations": observations,
-        "procedures": "Procedure?patient={{context.patientId}}",
-        "medications": "MedicationRequest?patient={{context.patientId}}&status=active",
+    }
+    if "Observation" in types:
+        if codes:
+            for i, query in enumerate(_observation_queries(codes), start=1):
+                templates["observations" if i == 1 else f"observations_{i}"] = query
+        else:
+            templates["observations"] = "Observation?patient={{context.patientId}}"
+    if "Procedure" in types:
+        templates["procedures"] = "Procedure?patient={{context.patientId}}"
+    if "MedicationRequest" in types:
+        # Rules reading history (prior immunotherapy) need stopped and completed orders too.
+        status = "" if "MedicationRequest" in history else "&status=active"
+        templates["medications"] = "MedicationRequest?patient={{context.patientId}}" + status
+    if "MedicationStatement" in types:
+        templates["medication_statements"] = "MedicationStatement?patient={{context.patientId}}"
+    if "AllergyIntolerance" in types:
+        templates["allergies"] = "AllergyIntolerance?patient={{context.patientId}}"
+    if "DiagnosticReport" in types:
         # Unfiltered: pathology and imaging reports are coded too inconsistently across
         # EHRs for a category/code filter not to lose the ones the trials read.
-        "reports": "DiagnosticReport?patient={{context.patientId}}",
-    }
+        templates["reports"] = "DiagnosticReport?patient={{context.patientId}}"
+    return templates
 
 
 def token_values(context: Mapping[str, Any]) -> dict[str, str]:
@@ -215,7 +261,7 @@ async def _within(job: Awaitable[SearchResult], deadline: float) -> SearchResult
 def _describe(key: str, error: BaseException) -> str:
     if isinstance(error, FhirError | TemplateError):
         return str(error)
-    return f"fetching {KEY_TYPES.get(key, key)} failed ({type(error).__name__})"
+    return f"fetching {key_type(key)} failed ({type(error).__name__})"
 
 
 async def resolve_data(
@@ -289,14 +335,14 @@ async def resolve_data(
     required = [key for key in templates if key in REQUIRED_KEYS and key in missing]
     if required:
         raise DataUnavailable(
-            "; ".join(f"{KEY_TYPES[k]} could not be obtained: {missing[k]}" for k in required)
+            "; ".join(f"{key_type(k)} could not be obtained: {missing[k]}" for k in required)
         )
     data = ResolvedData(fetched=[key for key in to_fetch if key not in missing])
     for key in templates:
         data.resources += by_key[key]
         why = missing.get(key) or incomplete.get(key)
         if why is not None:
-            data.unavailable[KEY_TYPES.get(key, key)] = why
+            data.unavailable[key_type(key)] = why
     if len(data.resources) > max_entries:
         raise PrefetchTooLarge(f"patient data holds more than {max_entries} resources")
     return data

@@ -43,7 +43,10 @@ HOOKS = {
 def build_services(
     trials: Sequence[TrialDefinition], prefetch: Mapping[str, str]
 ) -> dict[str, Service]:
-    names = "; ".join(f"{t.short_title} ({t.registry_id})" for t in trials) or "none loaded"
+    # Only recruiting trials are suggested, so only they are named; a completed trial stays
+    # loaded for the command line and batch screening.
+    recruiting = [t for t in trials if t.recruiting]
+    names = "; ".join(f"{t.short_title} ({t.registry_id})" for t in recruiting) or "none"
     services = {}
     for hook, when in HOOKS.items():
         service_id = f"trial-screening-{hook}"
@@ -54,7 +57,7 @@ def build_services(
             description=(
                 f"Screens the patient {when} against the eligibility criteria of open "
                 f"clinical trials and suggests a referral when the patient may be eligible. "
-                f"Trials: {names}."
+                f"Recruiting trials: {names}."
             ),
             prefetch=prefetch,
         )

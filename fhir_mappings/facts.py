@@ -172,6 +172,18 @@ class DiagnosticReportFact:
 
 
 @dataclass(frozen=True, slots=True)
+class AllergyFact:
+    ref: str  # "AllergyIntolerance/<id>"
+    # code and reaction.substance codings: what the patient reacts to.
+    codes: frozenset[Code]
+    clinical_status: str | None
+    verification_status: str | None
+    date: date | None  # onset[x], else recordedDate
+    display: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PatientFact:
     ref: str  # "Patient/<id>"
     birth_date: date | None
@@ -198,6 +210,7 @@ class PatientRecord:
     procedures: tuple[ProcedureFact, ...] = ()
     medications: tuple[MedicationFact, ...] = ()
     reports: tuple[DiagnosticReportFact, ...] = ()
+    allergies: tuple[AllergyFact, ...] = ()
     unavailable: Mapping[str, str] = field(default_factory=dict)
     skipped: tuple[tuple[str, str], ...] = ()
 

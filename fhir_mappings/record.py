@@ -13,8 +13,10 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from fhir_mappings._read import as_dict
+from fhir_mappings.allergies import parse_allergy
 from fhir_mappings.conditions import parse_condition
 from fhir_mappings.facts import (
+    AllergyFact,
     ConditionFact,
     DiagnosticReportFact,
     MedicationFact,
@@ -33,7 +35,13 @@ from fhir_mappings.terminology import Terminology, load_terminology
 
 Resource = Mapping[str, Any]
 _Fact = TypeVar(
-    "_Fact", ObservationFact, ConditionFact, ProcedureFact, MedicationFact, DiagnosticReportFact
+    "_Fact",
+    ObservationFact,
+    ConditionFact,
+    ProcedureFact,
+    MedicationFact,
+    DiagnosticReportFact,
+    AllergyFact,
 )
 
 _PARSERS: dict[str, Callable[[Resource], Any]] = {
@@ -41,6 +49,7 @@ _PARSERS: dict[str, Callable[[Resource], Any]] = {
     "Condition": parse_condition,
     "Procedure": parse_procedure,
     "DiagnosticReport": parse_report,
+    "AllergyIntolerance": parse_allergy,
 }
 # Types whose duplicates matter: the ones read into facts, and Medication (referenced).
 _KEPT_TYPES = frozenset(_PARSERS) | MEDICATION_TYPES | {"Patient", "Medication"}
@@ -196,6 +205,7 @@ def build_record(
     procedures: list[ProcedureFact] = []
     medications: list[MedicationFact] = []
     reports: list[DiagnosticReportFact] = []
+    allergies: list[AllergyFact] = []
     buckets: dict[str, list[Any]] = {
         "Observation": observations,
         "Condition": conditions,
@@ -203,6 +213,7 @@ def build_record(
         "DiagnosticReport": reports,
         "MedicationRequest": medications,
         "MedicationStatement": medications,
+        "AllergyIntolerance": allergies,
     }
     for resource in given:
         kind = resource.get("resourceType")
@@ -239,6 +250,7 @@ def build_record(
         procedures=_newest_first(procedures),
         medications=_newest_first(medications),
         reports=_newest_first(reports),
+        allergies=_newest_first(allergies),
         unavailable=dict(unavailable or {}),
         skipped=tuple(skipped),
     )

@@ -136,13 +136,15 @@ def render_text(result: ScreeningResult) -> str:
     lines = [f"{result.patient}  as of {result.as_of.isoformat()}"]
     for trial in result.trials:
         lines.append("")
-        lines.append(f"{trial.trial}: {trial.status}")
-        rows = [("criterion", "status", "value", "date", "reason")]
+        lines.append(
+            f"{trial.trial} ({trial.registry}, {trial.recruitment_status}): {trial.status}"
+        )
+        rows = [("criterion", "role", "status", "value", "date", "reason")]
         for c in trial.criteria:
             value, day = _value([e.to_json() for e in c.evidence])
-            rows.append((c.id, c.status, value[:24], day, c.reason))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+            rows.append((c.id, c.role, c.status, value[:24], day, c.reason))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for row in rows:
-            cells = [row[i].ljust(widths[i]) for i in range(4)]
-            lines.append("  ".join([*cells, row[4]]).rstrip())
+            cells = [row[i].ljust(widths[i]) for i in range(5)]
+            lines.append("  ".join([*cells, row[5]]).rstrip())
     return "\n".join(lines)

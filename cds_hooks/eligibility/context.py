@@ -91,6 +91,8 @@ class Screening:
     terminology: Terminology
     observations: Mapping[str, list[ObservationFact]]
     components: Mapping[str, list[tuple[ObservationFact, ObservationComponent]]]
+    # Registry id of the trial being screened: trial-scoped attestations must name it.
+    trial: str = ""
     _conditions_cache: dict[str, list[ConditionFact]] = field(default_factory=dict)
     # Several rules read the same code set over the same window (creatinine for × ULN and
     # for Cockcroft-Gault); the search runs once per screening.
@@ -98,7 +100,12 @@ class Screening:
 
     @classmethod
     def build(
-        cls, record: PatientRecord, as_of: date, terminology: Terminology, index: CodeIndex
+        cls,
+        record: PatientRecord,
+        as_of: date,
+        terminology: Terminology,
+        index: CodeIndex,
+        trial: str = "",
     ) -> Screening:
         observations: dict[str, list[ObservationFact]] = {}
         components: dict[str, list[tuple[ObservationFact, ObservationComponent]]] = {}
@@ -117,7 +124,7 @@ class Screening:
                         if name not in seen:
                             seen.add(name)
                             components.setdefault(name, []).append((fact, component))
-        return cls(record, as_of, terminology, observations, components)
+        return cls(record, as_of, terminology, observations, components, trial)
 
     def code_set(self, name: str) -> CodeSet:
         return self.terminology.code_set(name)

@@ -10,15 +10,16 @@ from pathlib import Path
 from cds_hooks.eligibility.context import CodeIndex, Screening, Window
 from cds_hooks.eligibility.results import (
     MET,
+    NOT_MET,
     UNKNOWN,
     CriterionResult,
+    Role,
     ScreeningResult,
     TrialResult,
     TrialStatus,
 )
 from cds_hooks.eligibility.rules import EVALUATORS, Outcome, evaluate
 from cds_hooks.trials import TrialDefinition, TrialDefinitionError, load_trials
-from cds_hooks.trials.model import iter_rules
 from fhir_mappings.facts import PatientRecord
 from fhir_mappings.terminology import Terminology, load_terminology
 
@@ -37,10 +38,19 @@ def trial_status(criteria: Sequence[CriterionResult], trial: TrialDefinition) ->
     return "possibly_eligible"
 
 
-def _safe(outcome: Outcome) -> Outcome:
-    """Clinical safety net: `met` needs dated evidence, whatever a rule says."""
+def _safe(outcome: Outcome, role: Role = "inclusion") -> Outcome:
+    """Clinical safety net, whatever a rule says.
+
+    `met` needs dated evidence: for an inclusion it would admit the patient, for an
+    exclusion it would turn them away, and neither may rest on nothing. An exclusion
+    `not_met` clears the patient, so it needs evidence too: a decisive result, or the
+    named search a rule ran where its definition accepts the record's silence as a clear.
+    An exclusion that comes back not_met with no evidence at all is unknown.
+    """
     if outcome.status == MET and not any(e.date for e in outcome.evidence):
         return Outcome(UNKNOWN, f"{outcome.reason} (no dated evidence)", outcome.evidence)
+    if role == "exclusion" and outcome.status == NOT_MET and not outcome.evidence:
+        return Outcome(UNKNOWN, f"{outcome.reason} (nothing on record clears it)")
     return outcome
 
 
@@ -61,11 +71,13 @@ class Engine:
         if missing:
             raise TrialDefinitionError(f"trial {trial.id}: unknown code sets {missing}")
         for criterion in trial.criteria:
-            for rule in iter_rules(criterion.rule):
-                if rule["type"] not in EVALUATORS:
+            if criterion.params is None:
+                raise TrialDefinitionError(f"trial {trial.id}: criterion {criterion.id}: no rule")
+            for rule in criterion.params.walk():
+                if rule.type not in EVALUATORS:
                     raise TrialDefinitionError(
                         f"trial {trial.id}: criterion {criterion.id}: unknown rule type "
-                        f"{rule['type']!r}"
+                        f"{rule.type!r}"
                     )
 
     @classmethod
@@ -75,12 +87,15 @@ class Engine:
     def screen_trial(
         self, trial: TrialDefinition, record: PatientRecord, as_of: date
     ) -> TrialResult:
-        screening = Screening.build(record, as_of, self.terminology, self._index[trial.id])
+        screening = Screening.build(
+            record, as_of, self.terminology, self._index[trial.id], trial.registry_id
+        )
         results = []
         for criterion in trial.criteria:
             window = Window(as_of, criterion.lookback_days)
             try:
-                outcome = _safe(evaluate(criterion.rule, screening, window))
+                rule = criterion.params if criterion.params is not None else criterion.rule
+                outcome = _safe(evaluate(rule, screening, window), criterion.role)
             except Exception:
                 # A bug must not drop the patient or hide the other criteria.
                 log.exception("criterion %s of %s failed", criterion.id, trial.id)

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
+from pydantic import ValidationError
 
 from cds_hooks.trials.model import CriterionDefinition, TrialDefinition
+from cds_hooks.trials.params import parse_rule
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -63,18 +65,26 @@ def parse_trial(raw: Any, source: str) -> TrialDefinition:
     if error is not None:
         raise TrialDefinitionError(f"{source}: {_pointer(error.absolute_path)}: {error.message}")
     default_lookback = int(raw["lookback_days"])
-    criteria = tuple(
-        CriterionDefinition(
-            id=c["id"],
-            title=c["title"],
-            kind=c["kind"],
-            role=c["role"],
-            rule=c["rule"],
-            lookback_days=int(c.get("lookback_days", default_lookback)),
-            source_text=c.get("source_text"),
+    criteria = []
+    for i, c in enumerate(raw["criteria"]):
+        try:
+            params = parse_rule(c["rule"])
+        except ValidationError as exc:  # the schema is generated from the models: a bug
+            first = exc.errors()[0]
+            where = _pointer(["criteria", i, "rule", *first["loc"]])
+            raise TrialDefinitionError(f"{source}: {where}: {first['msg']}") from None
+        criteria.append(
+            CriterionDefinition(
+                id=c["id"],
+                title=c["title"],
+                kind=c["kind"],
+                role=c["role"],
+                rule=c["rule"],
+                lookback_days=int(c.get("lookback_days", default_lookback)),
+                source_text=c.get("source_text"),
+                params=params,
+            )
         )
-        for c in raw["criteria"]
-    )
     ids = [c.id for c in criteria]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -89,7 +99,7 @@ def parse_trial(raw: Any, source: str) -> TrialDefinition:
         recruitment_status=raw["registry"]["status"],
         target_code_sets=tuple(raw["target_condition"]["code_sets"]),
         treatment_code_sets=tuple(raw["treatment_orders"]["code_sets"]),
-        criteria=criteria,
+        criteria=tuple(criteria),
         raw=raw,
     )
 

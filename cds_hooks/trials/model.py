@@ -6,68 +6,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# Rule parameters that name code sets, by how the engine reads them. Prefetch templates and
-# the code-set check at load time are derived from this one table.
-OBSERVATION_PARAMS = frozenset(
-    {
-        "code_set",
-        "creatinine",
-        "weight",
-        "msi",
-        "proteins",
-        "lesion_count",
-        "site_count",
-        "m_stage",
-        "flag_code_set",
-        "size_code_set",
-        "pregnancy_test",
-        "hcg_quantitative",
-        "pregnancy_status",
-        "contraception",
-    }
-)
-VALUE_PARAMS = frozenset(
-    {
-        "stable_values",
-        "high_values",
-        "intact_values",
-        "loss_values",
-        "m0_values",
-        "positive_values",
-        "negative_values",
-        "pregnant_values",
-        "not_pregnant_values",
-    }
-)
-CONDITION_PARAMS = frozenset(
-    {
-        "confirmed_code_sets",
-        "disease_code_sets",
-        "histology_code_sets",
-        "secondary_code_sets",
-        "body_site_code_set",
-        "postmenopausal",
-    }
-)
-MEDICATION_PARAMS = frozenset({"medication_code_sets"})
-REPORT_PARAMS = frozenset({"report_code_sets"})
-CODE_SET_PARAMS = (
-    OBSERVATION_PARAMS | VALUE_PARAMS | CONDITION_PARAMS | MEDICATION_PARAMS | REPORT_PARAMS
-)
+from cds_hooks.trials.params import Read, RuleParams
 
-
-def _names(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
-def iter_rules(rule: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    yield rule
-    for child in rule.get("rules", []):
-        yield from iter_rules(child)
+# Resource types whose code sets a caller asks for (`criterion.code_sets(...)`); the old
+# name is kept for the card builder, which asks for the Observation sets a criterion reads.
+OBSERVATION_PARAMS = frozenset({"Observation"})
+_CONDITION_TYPES = frozenset({"Condition"})
+_MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +22,22 @@ class CriterionDefinition:
     kind: Literal["data", "attestation"]
     # inclusion: must be met. exclusion: `met` means the excluding condition holds.
     role: Literal["inclusion", "exclusion"]
-    rule: Mapping[str, Any]
+    rule: Mapping[str, Any]  # the rule as written in the definition
     lookback_days: int
     source_text: str | None = None
+    params: RuleParams | None = None  # the rule, typed (set by the loader)
 
-    def code_sets(self, params: frozenset[str]) -> set[str]:
-        found: set[str] = set()
-        for rule in iter_rules(self.rule):
-            for key in params:
-                found.update(_names(rule.get(key)))
-        return found
+    def reads(self) -> Iterator[Read]:
+        if self.params is not None:
+            yield from self.params.all_reads()
+
+    def code_sets(self, resource_types: frozenset[str] | None = None) -> set[str]:
+        return {
+            r.code_set
+            for r in self.reads()
+            if r.code_set is not None
+            and (resource_types is None or r.resource_type in resource_types)
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,27 +63,33 @@ class TrialDefinition:
     def criterion(self, criterion_id: str) -> CriterionDefinition:
         return next(c for c in self.criteria if c.id == criterion_id)
 
-    def _collect(self, params: frozenset[str]) -> set[str]:
+    def reads(self) -> set[Read]:
+        """Everything this trial's rules read (resource types and code sets)."""
+        found = {Read("Patient"), Read("Condition")}  # the patient and the target condition
+        for criterion in self.criteria:
+            found.update(criterion.reads())
+        return found
+
+    def _collect(self, resource_types: frozenset[str]) -> set[str]:
         found: set[str] = set()
         for criterion in self.criteria:
-            found |= criterion.code_sets(params)
+            found |= criterion.code_sets(resource_types)
         return found
 
     def observation_code_sets(self) -> set[str]:
-        return self._collect(OBSERVATION_PARAMS)
+        return self._collect(frozenset({"Observation"}))
 
     def condition_code_sets(self) -> set[str]:
-        return self._collect(CONDITION_PARAMS) | set(self.target_code_sets)
+        return self._collect(_CONDITION_TYPES) | set(self.target_code_sets)
 
     def medication_code_sets(self) -> set[str]:
-        return self._collect(MEDICATION_PARAMS)
+        return self._collect(_MEDICATION_TYPES)
 
     def report_code_sets(self) -> set[str]:
-        return self._collect(REPORT_PARAMS)
+        return self._collect(frozenset({"DiagnosticReport"}))
 
     def all_code_sets(self) -> set[str]:
-        return (
-            self._collect(CODE_SET_PARAMS)
-            | set(self.target_code_sets)
-            | set(self.treatment_code_sets)
-        )
+        found: set[str] = set(self.target_code_sets) | set(self.treatment_code_sets)
+        for criterion in self.criteria:
+            found |= criterion.code_sets()
+        return found

@@ -80,9 +80,16 @@ def test_discovery_lists_one_service_per_hook_with_generated_prefetch(service: S
     prefetch = services[0]["prefetch"]
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
     # The Observation query is generated from the trial's code sets, not typed by hand.
-    assert "http%3A%2F%2Floinc.org%7C751-8" in prefetch["observations"]
-    assert "81695-9" in prefetch["observations"]
-    assert prefetch["medications"].endswith("&status=active")
+    observations = " ".join(v for k, v in prefetch.items() if k.startswith("observations"))
+    assert "http%3A%2F%2Floinc.org%7C751-8" in observations
+    assert "81695-9" in observations
+    # Derived from the rules' reads: prior immunotherapy is history (any status), and
+    # allergies, statements and procedures are read by the loaded trials.
+    assert prefetch["medications"] == "MedicationRequest?patient={{context.patientId}}"
+    assert {"allergies", "medication_statements", "procedures"} <= set(prefetch)
+    assert "Recruiting trials:" in services[0]["description"]
+    assert "NCT06462053" in services[0]["description"]
+    assert "NCT01558921" not in services[0]["description"]
 
 
 def test_likely_eligible_gets_referral_card(service: Service) -> None:
@@ -155,18 +162,22 @@ def test_partial_prefetch_fetches_only_what_is_missing(
     service: Service, loaded_fhir_server: FhirServer
 ) -> None:
     body = request("likely_eligible", fhir=loaded_fhir_server.base_url)
-    del body["prefetch"]["observations"]
+    parts = [k for k in body["prefetch"] if k.startswith("observations")]
+    for key in parts:  # every part of the split lab search
+        del body["prefetch"][key]
     loaded_fhir_server.clear_requests()
     card = the_card(service.hook(PV, body))
     assert card["summary"].startswith("May be eligible")
-    assert [r["url"].split("?")[0] for r in loaded_fhir_server.requests()] == ["/fhir/Observation"]
+    fetched = [r["url"].split("?")[0] for r in loaded_fhir_server.requests()]
+    assert fetched == ["/fhir/Observation"] * len(parts)
 
 
 def test_null_prefetch_means_nothing_found_and_is_not_refetched(
     service: Service, loaded_fhir_server: FhirServer
 ) -> None:
     body = request("likely_eligible", fhir=loaded_fhir_server.base_url)
-    body["prefetch"]["observations"] = None
+    for key in [k for k in body["prefetch"] if k.startswith("observations")]:
+        body["prefetch"][key] = None
     loaded_fhir_server.clear_requests()
     card = the_card(service.hook(PV, body))
     assert loaded_fhir_server.requests() == []

@@ -80,12 +80,15 @@ def test_missing_file_has_no_traceback(tmp_path: Path) -> None:
 def test_text_output_is_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["screen", str(BUNDLE), "--as-of", "2026-03-02"]) == 0
     out = capsys.readouterr().out
-    assert "scrt-capeox-serplulimab-rectal: likely_eligible" in out
+    assert "scrt-capeox-serplulimab-rectal (NCT06850103, recruiting): likely_eligible" in out
+    assert "rapido (NCT01558921, completed): " in out
     header = next(line for line in out.splitlines() if line.startswith("criterion"))
-    assert header.split() == ["criterion", "status", "value", "date", "reason"]
+    assert header.split() == ["criterion", "role", "status", "value", "date", "reason"]
     assert any(line.startswith("anc ") and " met " in line for line in out.splitlines())
     platelets = next(line for line in out.splitlines() if line.startswith("platelets "))
-    assert platelets.split()[2:4] == ["245", "10*9/L"]  # numbers as people write them
+    assert platelets.split()[1:5] == ["inclusion", "met", "245", "10*9/L"]  # as people write
+    prior = next(line for line in out.splitlines() if line.startswith("prior_immunotherapy "))
+    assert prior.split()[1:3] == ["exclusion", "not_met"]
 
 
 def test_json_output_is_the_engine_result(capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,8 +98,22 @@ def test_json_output_is_the_engine_result(capsys: pytest.CaptureFixture[str]) ->
     expected = Engine.default().screen(record, date(2026, 3, 2)).to_json()
     assert printed == expected
     assert list(printed) == ["patient", "as_of", "trials"]
-    evidence = printed["trials"][0]["criteria"][8]["evidence"][0]
+    [first] = [t for t in printed["trials"] if t["registry"] == "NCT06850103"]
+    assert (first["trial"], first["recruitment_status"]) == (
+        "scrt-capeox-serplulimab-rectal",
+        "recruiting",
+    )
+    evidence = first["criteria"][8]["evidence"][0]
     assert {"reference", "value", "unit", "date"} <= set(evidence)
+    roles = {c["id"]: c["role"] for c in first["criteria"]}
+    assert (roles["age"], roles["prior_immunotherapy"]) == ("inclusion", "exclusion")
+    by_registry = {t["registry"]: t["recruitment_status"] for t in printed["trials"]}
+    assert by_registry == {
+        "NCT06850103": "recruiting",
+        "NCT06462053": "recruiting",
+        "NCT07057089": "recruiting",
+        "NCT01558921": "completed",
+    }
 
 
 def test_as_of_defaults_to_today(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ from fhir_mappings.medications import load_ingredient_map, parse_medication
 from fhir_mappings.record import build_record
 
 ENGINE = Engine.default()
+SCRT = "scrt-capeox-serplulimab-rectal"
 TRIAL = ENGINE.trials["scrt-capeox-serplulimab-rectal"]
 LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.2.698288"
 
@@ -76,10 +77,10 @@ def test_may_be_a_listed_drug_is_unknown_never_none_active() -> None:
         status="active",
     )
     record = build_record([patient, active])
-    result = ENGINE.screen(record, date(2026, 3, 2)).trials[0].criterion("anticoagulants")
+    result = ENGINE.screen(record, date(2026, 3, 2), [SCRT]).trials[0].criterion("anticoagulants")
     assert result.status == "unknown"
     assert "may be rivaroxaban; code not recognised" in result.reason
     # A listed drug of another class (a trial treatment) does not block this criterion.
     capecitabine = order({"text": "Xeloda 500 mg"}, status="active", id="rx2")
-    other = ENGINE.screen(build_record([patient, capecitabine]), date(2026, 3, 2))
+    other = ENGINE.screen(build_record([patient, capecitabine]), date(2026, 3, 2), [SCRT])
     assert "may be" not in other.trials[0].criterion("anticoagulants").reason

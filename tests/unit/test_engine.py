@@ -160,8 +160,29 @@ def test_unavailable_data_makes_dependent_criteria_unknown(engine: Engine) -> No
 
 def test_attestation_met_only_with_explicit_record(engine: Engine) -> None:
     p = g.base("p")
-    p.obs((g.LOCAL, "informed-consent-signed", "Consent"), 3, valueBoolean=True)
+    p.consent(3, True)
     assert screen(engine, p).criterion("informed_consent").status == "met"
+
+
+def test_consent_is_scoped_to_one_trial(engine: Engine) -> None:
+    # A consent that names no trial, or another trial, never satisfies this one.
+    p = g.base("p")
+    p.obs((g.LOCAL, "informed-consent-signed", "Consent"), 3, valueBoolean=True)
+    assert screen(engine, p).criterion("informed_consent").status == "unknown"
+    p = g.base("p")
+    p.consent(3, True, registry="NCT06462053")
+    assert screen(engine, p).criterion("informed_consent").status == "unknown"
+    torch = engine.screen(build_record(p.resources), AS_OF, ["torch-e2"]).trials[0]
+    assert torch.criterion("informed_consent").status == "met"
+
+
+def test_an_exclusion_cleared_with_nothing_on_record_is_unknown() -> None:
+    bare = Outcome("not_met", "nothing found")
+    assert _safe(bare, "exclusion").status == "unknown"
+    # For an inclusion, not_met excludes the patient: no clearance is claimed.
+    assert _safe(bare, "inclusion").status == "not_met"
+    searched = Outcome("not_met", "none", (Evidence("Condition?patient=p", 3, None, "2026-03-02"),))
+    assert _safe(searched, "exclusion").status == "not_met"
 
 
 def test_met_without_dated_evidence_is_downgraded() -> None:

@@ -188,7 +188,7 @@ ANC_RULE = {
 
 
 # --------------------------------------------------------------------------- age
-AGE = {"type": "age_range", "min": 18, "max": 75}
+AGE = {"type": "age_range", "label": "Age", "min": 18, "max": 75}
 
 
 def test_age_met_not_met_and_unknown() -> None:
@@ -212,6 +212,8 @@ def test_partial_birth_year_straddling_the_limit_is_unknown() -> None:
 # --------------------------------------------------------------------------- diagnosis
 DIAGNOSIS = {
     "type": "diagnosis",
+    "label": "Diagnosis",
+    "histology_name": "adenocarcinoma",
     "confirmed_code_sets": ["rectal_adenocarcinoma_dx"],
     "disease_code_sets": ["rectal_cancer_dx"],
     "histology_code_sets": ["adenocarcinoma_histology"],
@@ -489,6 +491,7 @@ def test_all_of() -> None:
 
 CG_RULE = {
     "type": "cockcroft_gault",
+    "label": "Cockcroft-Gault creatinine clearance",
     "creatinine": "creatinine",
     "weight": "body_weight",
     "op": ">=",
@@ -705,12 +708,15 @@ def test_metachronous_metastasis_is_not_met() -> None:
 
 # --------------------------------------------------------------------------- distance
 DISTANCE = {
-    "type": "distance",
+    "type": "report_number",
     "label": "Distance from the anal verge",
     "code_set": "distance_from_anal_verge",
-    "max": 10,
+    "op": "<=",
+    "value": 10,
     "unit": "cm",
     "report_code_sets": ["mri_pelvis_report"],
+    "anchor": "anal verge",
+    "modality": "MRI",
 }
 DIST = (LOCAL, "distance-from-anal-verge")
 
@@ -765,6 +771,8 @@ def test_distance_text_ignores_preliminary_and_old_reports() -> None:
 # --------------------------------------------------------------------------- RECIST
 MEASURABLE = {
     "type": "measurable_disease",
+    "label": "Measurable disease (RECIST 1.1)",
+    "assessment": "RECIST",
     "flag_code_set": "recist_measurable",
     "size_code_set": "tumor_size",
     "min_size": 10,
@@ -789,6 +797,7 @@ def test_measurable_disease_paths() -> None:
 # --------------------------------------------------------------------------- medications
 ANTICOAG = {
     "type": "no_active_medication",
+    "label": "anticoagulant or antiplatelet",
     "medication_code_sets": ["anticoagulants"],
     "why": "must be stopped 7–14 days before surgery",
 }
@@ -822,7 +831,12 @@ def test_medications_unavailable_is_unknown() -> None:
 
 
 # --------------------------------------------------------------------------- attestations
-CONSENT = {"type": "attestation", "label": "Trial informed consent", "code_set": "consent_signed"}
+CONSENT = {
+    "type": "attestation",
+    "label": "Life expectancy attested",
+    "code_set": "consent_signed",
+    "scope": "any",
+}
 ICF = (LOCAL, "informed-consent-signed")
 
 
@@ -834,7 +848,7 @@ def test_attestation_paths() -> None:
     assert status(obs(ICF, boolean=False)) == "not_met"
     assert status(obs(ICF, boolean=True, days=400)) == "unknown"
     result = run(CONSENT, record(), kind="attestation")
-    assert result.reason == "Trial informed consent: needs confirmation by the study team"
+    assert result.reason == "Life expectancy attested: needs confirmation by the study team"
 
 
 PREGNANCY = {

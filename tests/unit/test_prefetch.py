@@ -27,10 +27,12 @@ from cds_hooks.prefetch import (
     ResolvedData,
     TemplateError,
     fill,
+    key_type,
     prefetch_templates,
     resolve_data,
 )
 from cds_hooks.trials import TrialDefinition
+from cds_hooks.trials.params import Read
 from fhir_mappings.client import FhirClient, SearchParams, SearchResult
 from fhir_mappings.terminology import Terminology
 
@@ -468,11 +470,19 @@ class _Terminology:
 
 
 class _Trial:
-    def __init__(self, *names: str) -> None:
-        self.names = set(names)
+    """A trial whose rules read the named Observation code sets, plus any other reads."""
 
-    def observation_code_sets(self) -> set[str]:
-        return self.names
+    def __init__(self, *names: str, other: tuple[Read, ...] = ()) -> None:
+        self.names = set(names)
+        self.other = other
+
+    def reads(self) -> set[Read]:
+        return {
+            Read("Patient"),
+            Read("Condition"),
+            *(Read("Observation", n) for n in self.names),
+            *self.other,
+        }
 
 
 def templates_for(trials: list[_Trial], sets: Mapping[str, set[tuple[str, str]]]) -> dict[str, str]:
@@ -489,6 +499,15 @@ def observation_codes(template: str) -> list[str]:
     return [unquote(c) for c in match.group(1).split(",")] if match else []
 
 
+def all_observation_codes(templates: Mapping[str, str]) -> list[str]:
+    return [
+        code
+        for key, template in templates.items()
+        if key_type(key) == "Observation"
+        for code in observation_codes(template)
+    ]
+
+
 def test_observation_codes_come_from_the_trials_sorted_and_deduplicated() -> None:
     sets = {"anc": {(LOINC, "751-8"), (LOINC, "26499-4")}, "hb": {(LOINC, "718-7")}}
     one = templates_for([_Trial("anc")], sets)
@@ -501,26 +520,62 @@ def test_observation_codes_come_from_the_trials_sorted_and_deduplicated() -> Non
     ]
 
 
-def test_too_many_codes_drop_the_code_filter() -> None:
-    sets = {"many": {(LOINC, f"{i:05d}-0") for i in range(400)}}
-    templates = templates_for([_Trial("many")], sets)
-    assert templates["observations"] == "Observation?patient={{context.patientId}}"
+def test_long_code_lists_are_split_into_searches_an_ehr_accepts() -> None:
+    codes = {(LOINC, f"{i:05d}-0") for i in range(400)}
+    templates = templates_for([_Trial("many")], {"many": codes})
+    keys = [k for k in templates if key_type(k) == "Observation"]
+    assert keys[0] == "observations"
+    assert keys[1:] == [f"observations_{i}" for i in range(2, 1 + len(keys))]
+    assert len(keys) > 1
+    assert all(len(templates[k]) <= MAX_QUERY_LENGTH for k in keys)
+    # Every code asked for exactly once, across the parts.
+    assert sorted(all_observation_codes(templates)) == sorted(f"{s}|{c}" for s, c in codes)
+
+
+def test_nothing_is_fetched_that_no_rule_reads() -> None:
+    sets = {"anc": {(LOINC, "751-8")}}
+    labs_only = templates_for([_Trial("anc")], sets)
+    assert set(labs_only) == {"patient", "conditions", "observations"}
+    history = templates_for(
+        [
+            _Trial(
+                "anc", other=(Read("MedicationRequest", "x", True), Read("AllergyIntolerance", "y"))
+            )
+        ],
+        sets,
+    )
+    assert history["medications"] == "MedicationRequest?patient={{context.patientId}}"
+    assert history["allergies"] == "AllergyIntolerance?patient={{context.patientId}}"
+    assert "procedures" not in history
+    assert "medication_statements" not in history
+    active = templates_for([_Trial("anc", other=(Read("MedicationRequest", "x"),))], sets)
+    assert active["medications"].endswith("&status=active")
+
+
+def test_key_types() -> None:
+    assert key_type("observations_3") == "Observation"
+    assert key_type("allergies") == "AllergyIntolerance"
+    assert key_type("unknown_2") == "unknown_2"
 
 
 def test_loaded_trials_templates() -> None:
     engine = Engine.default()
     trials = list(engine.trials.values())
     templates = prefetch_templates(trials, engine.terminology)
-    assert set(templates) == set(KEY_TYPES)
+    # "values" are coded answers matched inside resources already read: never fetched.
+    read_types = {r.resource_type for t in trials for r in t.reads()} - {"values"}
+    assert {key_type(k) for k in templates} == read_types
+    assert {"Procedure", "MedicationStatement", "AllergyIntolerance"} <= read_types
     wanted = sorted(
         f"{system}|{code}"
         for name in set().union(*(t.observation_code_sets() for t in trials))
         for system, code in engine.terminology.code_set(name).codes
     )
-    assert observation_codes(templates["observations"]) == sorted(set(wanted))
-    assert len(templates["observations"]) <= MAX_QUERY_LENGTH
+    assert sorted(all_observation_codes(templates)) == sorted(set(wanted))
+    assert all(len(t) <= MAX_QUERY_LENGTH for t in templates.values())
     assert templates["patient"] == "Patient/{{context.patientId}}"
-    assert templates["medications"].endswith("&status=active")
+    # Prior immunotherapy is history: stopped and completed orders count too.
+    assert templates["medications"] == "MedicationRequest?patient={{context.patientId}}"
     for template in templates.values():
         # CDS Hooks 2.0 §Prefetch tokens: only root-level context fields.
         assert re.findall(r"\{\{([^}]*)\}\}", template) == ["context.patientId"]

@@ -36,13 +36,18 @@ from cds_hooks.prescreen.screening import (
     screen_partition,
     tally,
 )
-from cds_hooks.trials import load_trials
+from cds_hooks.trials import TrialDefinition, load_trials
 from fhir_mappings.bundle import resources_from_bundle
 from fhir_mappings.record import build_record
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENTS = ROOT / "fixtures" / "patients"
 AS_OF = date(2026, 3, 2)
+SCRT = "scrt-capeox-serplulimab-rectal"
+
+
+def scrt_trial() -> TrialDefinition:
+    return next(t for t in load_trials() if t.id == SCRT)
 
 
 def persona(name: str) -> list[dict[str, Any]]:
@@ -209,7 +214,7 @@ def write_partition(work: Path, resources: list[dict[str, Any]], patient: str) -
 
 
 def test_a_partition_is_screened_like_one_bundle(tmp_path: Path) -> None:
-    trials = tuple(load_trials())
+    trials = (scrt_trial(),)
     work = tmp_path / "work"
     names = ["likely_eligible", "age_17", "poor_reserve", "data_quality_unknowns"]
     for name in names:
@@ -234,7 +239,7 @@ def test_a_partition_is_screened_like_one_bundle(tmp_path: Path) -> None:
     ]
     by_patient = {r["patient"]: r for r in results}
     for name in names:
-        expected = engine.screen(build_record(persona(name)), AS_OF).to_json()
+        expected = engine.screen(build_record(persona(name)), AS_OF, [SCRT]).to_json()
         got = by_patient[expected["patient"]]
         assert got["trials"][0]["status"] == expected["trials"][0]["status"]
         # Same results; only the order of same-day evidence may follow the input order.
@@ -255,11 +260,11 @@ def test_a_partition_is_screened_like_one_bundle(tmp_path: Path) -> None:
 
 
 def test_excluded_alone_counts_only_patients_no_other_criterion_excludes() -> None:
-    trial = load_trials()[0]
+    trial = scrt_trial()
     engine = Engine.default()
     into = TrialTally()
     for name in ("age_17", "poor_reserve", "likely_eligible"):
-        tally(trial, engine.screen(build_record(persona(name)), AS_OF).trials[0], into)
+        tally(trial, engine.screen(build_record(persona(name)), AS_OF, [SCRT]).trials[0], into)
     assert into.statuses == Counter({"not_eligible": 2, "likely_eligible": 1})
     assert into.criteria["age"].not_met == 1
     assert into.criteria["age"].excluded_alone == 1  # age_17 fails on age only
@@ -304,7 +309,7 @@ def test_worklist_is_sorted_likely_first_and_keeps_dates_as_dates(tmp_path: Path
 
 
 def summary_for(min_cell: int | None) -> str:
-    trial = load_trials()[0]
+    trial = scrt_trial()
     into = TrialTally()
     into.statuses.update({"likely_eligible": 3, "possibly_eligible": 12, "not_eligible": 40})
     into.first_excluded_by.update({"age": 4, "ecog": 36})
@@ -352,7 +357,7 @@ def test_summary_masks_small_counts_when_asked() -> None:
 
 
 def test_funnel_chart_is_a_png() -> None:
-    trial = load_trials()[0]
+    trial = scrt_trial()
     png = outputs.funnel_png(trial, [outputs.FunnelStep("screened", 5)], 10)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -408,12 +413,12 @@ def test_a_shared_medication_reaches_the_orders_that_reference_it(tmp_path: Path
     work = tmp_path / "work"
     (file,), _ = find_export_files(export)
     assert partition_file(file, 0, work, buckets=1).bad == 0
-    trials = tuple(load_trials())
+    trials = (scrt_trial(),)
     job = ScreenJob(trials, tuple(t.id for t in trials), AS_OF, work, tmp_path / "results")
     screen_partition(job, 0)
     (line,) = (tmp_path / "results" / "part-00000.ndjson").read_text().splitlines()
     got = json.loads(line)["trials"][0]
-    expected = Engine.default().screen(build_record(persona("active_apixaban")), AS_OF)
+    expected = Engine.default().screen(build_record(persona("active_apixaban")), AS_OF, [SCRT])
     by_id = {c["id"]: c for c in got["criteria"]}
     for criterion in expected.trials[0].criteria:
         assert by_id[criterion.id]["status"] == criterion.status, criterion.id

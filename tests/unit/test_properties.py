@@ -94,7 +94,7 @@ def damaged_record(seed: int) -> Any:
 @SETTINGS
 def test_met_always_has_dated_evidence_and_every_criterion_answers(seed: int) -> None:
     trial = ENGINE.trials[TRIAL]
-    result = ENGINE.screen(damaged_record(seed), g.AS_OF).trials[0]
+    result = ENGINE.screen(damaged_record(seed), g.AS_OF, [TRIAL]).trials[0]
     windows = {c.id: c.lookback_days for c in trial.criteria}
     for criterion in result.criteria:
         assert criterion.reason, criterion.id
@@ -126,7 +126,7 @@ def lab_status(criterion: str, code: tuple[str, str, str], unit: str, value: flo
     persona = g.base("mono")
     persona.drop(g.has_code(code[1]))
     persona.lab(code, value, unit, days_before=3)
-    result = ENGINE.screen(build_record(persona.resources), g.AS_OF).trials[0]
+    result = ENGINE.screen(build_record(persona.resources), g.AS_OF, [TRIAL]).trials[0]
     return result.criterion(criterion).status
 
 

@@ -27,7 +27,8 @@ def test_cli_json_lists_skipped_resources(capsys: pytest.CaptureFixture[str]) ->
     (skipped,) = printed["skipped"]
     assert skipped["reason"] == "has no subject; cannot tell whose data it is"
     assert skipped["reference"].startswith("Observation/")
-    renal = next(c for c in printed["trials"][0]["criteria"] if c["id"] == "renal_function")
+    scrt = next(t for t in printed["trials"] if t["registry"] == "NCT06850103")
+    renal = next(c for c in scrt["criteria"] if c["id"] == "renal_function")
     assert renal["status"] == "not_met"
 
 
@@ -49,7 +50,7 @@ def test_card_extension_carries_skipped_resources() -> None:
         (REALISTIC / "subject_display_only" / "bundle.json").read_text(encoding="utf-8")
     )
     record = build_record(resources_from_bundle(bundle), patient_urls=patient_full_urls(bundle))
-    screening = engine.screen(record, date(2026, 3, 2))
+    screening = engine.screen(record, date(2026, 3, 2), ["scrt-capeox-serplulimab-rectal"])
     trial = engine.trials[screening.trials[0].trial]
     card = card_for(
         trial, screening.trials[0], screening, engine.terminology, skipped=record.skipped_json()

@@ -31,7 +31,7 @@ def _trial(*criteria: tuple[str, str, str, int]) -> TrialDefinition:
                 "role": role,
                 "kind": kind,
                 "lookback_days": lookback,
-                "rule": {"type": "age_range", "min": 18, "max": 75},
+                "rule": {"type": "age_range", "label": "Age", "min": 18, "max": 75},
             }
             for cid, role, kind, lookback in criteria
         ],

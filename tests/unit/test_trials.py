@@ -14,6 +14,9 @@ from cds_hooks.eligibility import Engine
 from cds_hooks.eligibility.rules import EVALUATORS
 from cds_hooks.trials import TrialDefinitionError, load_trials
 from cds_hooks.trials.loader import PACKAGED_DIR, SCHEMA_PATH
+from cds_hooks.trials.model import TrialDefinition
+from cds_hooks.trials.params import RULE_MODELS
+from cds_hooks.trials.schema import schema_with_rules
 from fhir_mappings.terminology import load_terminology
 
 TRIAL = "scrt-capeox-serplulimab-rectal"
@@ -40,7 +43,12 @@ CRITERIA = [
     "anticoagulants",
     "life_expectancy",
     "pregnancy_contraception",
+    "prior_immunotherapy",
 ]
+
+
+def first_trial() -> TrialDefinition:
+    return next(t for t in load_trials() if t.id == TRIAL)
 
 
 def packaged() -> dict[str, Any]:
@@ -60,7 +68,7 @@ def broken(tmp_path: Path, mutate: Callable[[dict[str, Any]], object]) -> Path:
 
 
 def test_first_trial_has_every_criterion_with_its_source_text() -> None:
-    (trial,) = load_trials()
+    trial = first_trial()
     assert trial.id == TRIAL
     assert trial.url == "https://clinicaltrials.gov/study/NCT06850103"
     assert trial.registry_id == "NCT06850103"
@@ -74,27 +82,27 @@ def test_first_trial_has_every_criterion_with_its_source_text() -> None:
 
 
 def test_lookback_default_and_per_criterion_override() -> None:
-    (trial,) = load_trials()
+    trial = first_trial()
     assert trial.criterion("anc").lookback_days == 28
     assert trial.criterion("msi_mmr").lookback_days == 3650
     assert trial.criterion("distance_from_anal_verge").lookback_days == 90
 
 
 def test_code_set_views_include_nested_rules() -> None:
-    (trial,) = load_trials()
+    trial = first_trial()
     observations = trial.observation_code_sets()
     # alt/ast sit inside all_of; clearance and weight inside any_of → first_decided.
     assert {"alt", "ast", "creatinine_clearance", "body_weight", "anc", "ecog"} <= observations
     assert "rectal_cancer_dx" not in observations
     assert {"rectal_adenocarcinoma_dx", "secondary_malignancy_dx"} <= trial.condition_code_sets()
-    assert trial.medication_code_sets() == {"anticoagulants"}
+    assert trial.medication_code_sets() == {"anticoagulants", "immune_checkpoint_inhibitors"}
     assert trial.report_code_sets() == {"mri_pelvis_report"}
     assert set(trial.treatment_code_sets) <= trial.all_code_sets()
 
 
 def test_every_code_set_named_by_the_trial_exists() -> None:
     terminology = load_terminology()
-    (trial,) = load_trials()
+    trial = first_trial()
     assert sorted(n for n in trial.all_code_sets() if n not in terminology.code_sets) == []
 
 
@@ -175,3 +183,56 @@ def test_second_trial_loads_from_data_alone() -> None:
     assert trial.observation_code_sets() == {"anc", "hemoglobin", "total_bilirubin"}
     engine = Engine.default(DATA_TRIALS)
     assert list(engine.trials) == ["strict-labs-demo"]
+
+
+def test_committed_schema_is_generated_from_the_parameter_models() -> None:
+    """One source of truth: `python -m cds_hooks.trials.schema` rewrites the schema file."""
+    committed = json.loads(SCHEMA_PATH.read_text())
+    assert committed == schema_with_rules(committed)
+    assert set(committed["$defs"]["rule"]["properties"]["type"]["enum"]) == set(RULE_MODELS)
+
+
+def test_a_rule_cannot_carry_another_rules_keys(tmp_path: Path) -> None:
+    # "max_multiple" belongs to lab_uln_multiple, not to the ANC lab_threshold.
+    folder = broken(tmp_path, lambda raw: raw["criteria"][8]["rule"].update(max_multiple=2))
+    with pytest.raises(
+        TrialDefinitionError,
+        match=r"/criteria/8/rule: Additional properties are not allowed \('max_multiple'",
+    ):
+        load_trials(folder)
+
+
+def test_packaged_trials_with_registry_ids_and_statuses() -> None:
+    trials = {t.registry_id: t for t in load_trials()}
+    assert {r: t.recruitment_status for r, t in trials.items()} == {
+        "NCT06850103": "recruiting",
+        "NCT06462053": "recruiting",
+        "NCT07057089": "recruiting",
+        "NCT01558921": "completed",
+    }
+    assert not trials["NCT01558921"].recruiting
+    for trial in trials.values():
+        assert trial.url == f"https://clinicaltrials.gov/study/{trial.registry_id}"
+        # Every criterion keeps its registry source text and a role.
+        assert all(c.source_text and c.role for c in trial.criteria), trial.id
+    roles = [c.role for c in trials["NCT06462053"].criteria]
+    assert (roles.count("inclusion"), roles.count("exclusion")) == (10, 9)
+
+
+def test_neo_field_states_the_missing_exclusion_text() -> None:
+    trial = next(t for t in load_trials() if t.registry_id == "NCT07057089")
+    missing = [c for c in trial.criteria if c.source_text == "[not available]"]
+    assert [c.id for c in missing] == ["exclusion_7", "exclusion_8"]
+    assert all(c.kind == "data" and c.rule["type"] == "study_team" for c in missing)
+    assert any("not available" in note for note in trial.raw["notes"])
+
+
+def test_reads_name_resource_types_and_code_sets() -> None:
+    trial = next(t for t in load_trials() if t.id == "torch-e2")
+    reads = {(r.resource_type, r.code_set) for r in trial.reads()}
+    assert ("AllergyIntolerance", "therapy_component_allergens") in reads
+    assert ("Procedure", "treatment_radiotherapy") in reads
+    assert ("MedicationStatement", "immunosuppressants") in reads
+    assert ("Observation", "karnofsky") in reads
+    # History reads ask for every status, not only active orders.
+    assert any(r.all_statuses for r in trial.reads() if r.resource_type == "MedicationRequest")

@@ -1,0 +1,133 @@
+"""What every rule evaluator shares: the Outcome it returns and the evidence helpers.
+
+Every evaluator is parameterised only by its typed rule parameters, so a new trial reuses
+it with its own code sets, thresholds and wording. None may return `met` without dated
+evidence inside its window (the engine enforces it too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cds_hooks.eligibility.context import Screening, Window
+from cds_hooks.eligibility.results import MET, NOT_MET, UNKNOWN, Evidence, Status
+from cds_hooks.eligibility.values import Reading, fmt
+from fhir_mappings.facts import ConditionFact, ObservationFact, ObservationValue
+
+__all__ = ["MET", "NOT_MET", "UNKNOWN", "Evidence", "Outcome", "Screening", "Status", "Window"]
+
+INACTIVE_CLINICAL = frozenset({"inactive", "resolved", "remission"})
+FINAL_REPORT_STATUSES = frozenset({"final", "amended", "corrected", "appended"})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: Status
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+def day(fact: Any) -> str | None:
+    return fact.date.isoformat() if getattr(fact, "date", None) else None
+
+
+def plain_value(value: ObservationValue) -> tuple[Any, str | None]:
+    if value.quantity is not None:
+        return value.quantity.value, value.quantity.unit
+    if value.integer is not None:
+        return value.integer, None
+    if value.boolean is not None:
+        return value.boolean, None
+    if value.codes:
+        return sorted(value.codes)[0][1], None
+    return value.text, None
+
+
+def obs_evidence(
+    fact: ObservationFact, reading: Reading | None = None, note: str | None = None
+) -> Evidence:
+    if reading is not None:
+        value: Any = reading.shown_value
+        unit = reading.shown_unit
+        if reading.comparator:
+            note = f"reported as {reading.comparator}{fmt(float(reading.shown_value))}" + (
+                f"; {note}" if note else ""
+            )
+    else:
+        value, unit = plain_value(fact.value)
+    return Evidence(fact.ref, value, unit, day(fact), note)
+
+
+def cond_evidence(fact: ConditionFact, note: str | None = None) -> Evidence:
+    return Evidence(
+        fact.ref,
+        fact.display or (sorted(fact.codes)[0][1] if fact.codes else None),
+        None,
+        day(fact),
+        note,
+    )
+
+
+def unknown_obs(label: str, reason: str) -> Outcome:
+    return Outcome(UNKNOWN, f"{label}: {reason}")
+
+
+def shown(reading: Reading, unit: str) -> str:
+    comparator = reading.comparator or ""
+    if reading.shown_unit is None:
+        if isinstance(reading.shown_value, str):  # a coded answer: show its number too
+            return f"{fmt(reading.value)} ({reading.shown_value})"
+        return f"{comparator}{reading.shown_value}"
+    value = reading.shown_value
+    number = fmt(float(value)) if isinstance(value, int | float) else value
+    return f"{comparator}{number} {reading.shown_unit}"
+
+
+def join(status: Status, outcomes: Sequence[Outcome]) -> Outcome:
+    evidence: list[Evidence] = []
+    for o in outcomes:
+        evidence.extend(e for e in o.evidence if e not in evidence)
+    return Outcome(status, "; ".join(o.reason for o in outcomes), tuple(evidence))
+
+
+def lower_first(label: str) -> str:
+    """A label inside a sentence: "Prior radiotherapy" → "prior radiotherapy", but acronyms
+    stay as written ("FAP or Lynch syndrome", "MI in 6 months")."""
+    if len(label) > 1 and label[0].isupper() and label[1].islower():
+        return label[0].lower() + label[1:]
+    return label
+
+
+def searched(s: Screening, resource_type: str, count: int, note: str) -> Evidence:
+    """Evidence that a search found nothing: the query that was reviewed, dated today.
+
+    A clear by absence is only as good as the search behind it, so the search is named.
+    """
+    patient_id = s.record.patient.ref.split("/", 1)[1]
+    return Evidence(f"{resource_type}?patient={patient_id}", count, None, s.as_of.isoformat(), note)
+
+
+def absent(
+    s: Screening,
+    absence: str,
+    resource_type: str,
+    count: int,
+    what: str,
+    noun: str,
+) -> Outcome:
+    """The outcome of a presence rule that found nothing: a clear only where the definition
+    accepts the record's silence (`absence: not_met`), otherwise unknown."""
+    plural = noun if count == 1 else f"{noun}s"
+    if absence == "not_met":
+        return Outcome(
+            NOT_MET,
+            f"No {what} among {count} {plural} reviewed",
+            (searched(s, resource_type, count, f"{plural} reviewed on the screening date"),),
+        )
+    return Outcome(
+        UNKNOWN,
+        f"No {what} among {count} {plural} reviewed; absence from the record is not proof "
+        "(needs the study team)",
+    )

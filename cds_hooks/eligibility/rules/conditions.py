@@ -1,0 +1,467 @@
+"""Rules on Conditions: the trial's diagnosis, other conditions present or absent, the
+recorded histology, distinct counts (organ sites) and oligometastatic disease."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from cds_hooks.eligibility.context import COUNTED_OBSERVATION_STATUSES, Screening, Window
+from cds_hooks.eligibility.rules.base import (
+    FINAL_REPORT_STATUSES,
+    INACTIVE_CLINICAL,
+    MET,
+    NOT_MET,
+    UNKNOWN,
+    Evidence,
+    Outcome,
+    absent,
+    cond_evidence,
+    day,
+    lower_first,
+    obs_evidence,
+)
+from cds_hooks.eligibility.rules.registry import rule
+from cds_hooks.eligibility.values import NEGATED_TEXT, OP_TEXT, compare
+from cds_hooks.trials.params import (
+    ConditionPresent,
+    Diagnosis,
+    DistinctCount,
+    Histology,
+    Oligometastases,
+)
+from fhir_mappings.facts import Code, ConditionFact, DiagnosticReportFact, ObservationFact
+
+
+def _unavailable(s: Screening) -> Outcome | None:
+    if (why := s.unavailable("Condition")) is not None:
+        return Outcome(UNKNOWN, f"Conditions could not be retrieved ({why})")
+    return None
+
+
+# --------------------------------------------------------------------------- diagnosis
+@rule(Diagnosis)
+def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
+    if (failed := _unavailable(s)) is not None:
+        return failed
+    confirmed = [c for n in p.confirmed_code_sets for c in s.conditions(n)]
+    disease = [c for n in p.disease_code_sets for c in s.conditions(n)]
+    histology_sets = [s.code_set(n) for n in p.histology_code_sets]
+
+    def has_histology(c: ConditionFact) -> bool:
+        return any(h.matches(c.histology) for h in histology_sets)
+
+    candidates = [*confirmed, *[c for c in disease if c not in confirmed]]
+    active = [c for c in candidates if c.clinical_status not in INACTIVE_CLINICAL]
+    suspected = [c for c in active if c.suspected]
+    if suspected and len(suspected) == len(active):
+        return Outcome(
+            UNKNOWN,
+            f"{suspected[0].display or p.label} is suspected, not confirmed "
+            f"(verificationStatus {suspected[0].verification_status or 'not given'})",
+            tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
+        )
+    active = [c for c in active if not c.suspected]
+    if not candidates:
+        refuted = [
+            c
+            for n in (*p.confirmed_code_sets, *p.disease_code_sets)
+            for c in s.refuted_conditions(n)
+        ]
+        note = (
+            f" ({', '.join(c.ref for c in refuted)} is refuted or entered in error)"
+            if refuted
+            else ""
+        )
+        text = p.absent_reason
+        return Outcome(
+            NOT_MET,
+            text[0].upper() + text[1:] + note,
+            tuple(cond_evidence(c, "not counted") for c in refuted),
+        )
+    if not active:
+        return Outcome(
+            UNKNOWN,
+            f"{p.label} on record is marked "
+            f"{candidates[0].clinical_status}; confirm current disease",
+            tuple(cond_evidence(c) for c in candidates),
+        )
+    histologic = [c for c in active if c in confirmed or has_histology(c)]
+    reports: list[DiagnosticReportFact | PathologyFinding] = [
+        r
+        for r in s.record.reports
+        if r.status in FINAL_REPORT_STATUSES
+        and r.date
+        and any(h.matches(r.conclusion_codes) for h in histology_sets)
+    ]
+    # Histology may also come as a final pathology Observation (value: the morphology).
+    reports += [
+        PathologyFinding(o.ref, o.date, o.display or "histology")
+        for name in p.pathology_code_sets
+        for o in s.observations.get(name, ())
+        if o.status in COUNTED_OBSERVATION_STATUSES
+        and o.date
+        and o.problem is None
+        and any(h.matches(o.value.codes) for h in histology_sets)
+    ]
+    if histologic:
+        dated = [c for c in histologic if c.date is not None]
+        if not dated:
+            return Outcome(
+                UNKNOWN,
+                f"{p.label} has no onset or recorded date",
+                tuple(cond_evidence(c) for c in histologic),
+            )
+        inside = [c for c in dated if c.date is not None and window.contains(c.date)]
+        if not inside:
+            return outside_window(dated[0], window, p.label)
+        best = inside[0]
+        how = (
+            f"diagnosis code states {p.histology_name}"
+            if best in confirmed
+            else "histology recorded on the diagnosis"
+        )
+        return Outcome(
+            MET,
+            f"{best.display or p.label} on {day(best)} ({how})",
+            (cond_evidence(best, how),),
+        )
+    dated = [c for c in active if c.date is not None and window.contains(c.date)]
+    reports = [r for r in reports if r.date is not None and window.contains(r.date)]
+    if reports and dated:
+        report = reports[0]
+        return Outcome(
+            MET,
+            f"{dated[0].display or p.label} with histology in {report.ref} on {day(report)}",
+            (
+                cond_evidence(dated[0]),
+                Evidence(report.ref, report.conclusion, None, day(report), "pathology conclusion"),
+            ),
+        )
+    return Outcome(
+        UNKNOWN,
+        f"{active[0].display or p.label} on record without histology "
+        f"({p.histology_name} not confirmed)",
+        tuple(cond_evidence(c) for c in active),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PathologyFinding:
+    """A pathology Observation stating the histology, read like a report conclusion."""
+
+    ref: str
+    date: date | None
+    conclusion: str
+
+
+def outside_window(condition: ConditionFact, window: Window, label: str) -> Outcome:
+    what = condition.display or label
+    if condition.date is not None and condition.date > window.as_of:
+        why = "after the screening date"
+    else:
+        age = (window.as_of - condition.date).days if condition.date else "?"
+        why = f"{age} days ago, before this criterion's {window.days}-day window"
+    return Outcome(UNKNOWN, f"{what} dated {day(condition)}, {why}", (cond_evidence(condition),))
+
+
+# --------------------------------------------------------------------------- presence
+@rule(ConditionPresent)
+def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
+    if (failed := _unavailable(s)) is not None:
+        return failed
+    days = p.within_days or window.days
+    span = Window(window.as_of, days)
+    excepted = [s.code_set(n) for n in p.except_code_sets]
+    found: list[ConditionFact] = []
+    unclear: list[ConditionFact] = []  # active_only, but no clinical status recorded
+    for name in p.code_sets:
+        for c in s.conditions(name):
+            if c in found or c in unclear or any(e.matches(c.codes) for e in excepted):
+                continue
+            if p.active_only and c.clinical_status in INACTIVE_CLINICAL:
+                continue
+            (unclear if p.active_only and c.clinical_status is None else found).append(c)
+    # A suspected condition (provisional, differential, unconfirmed) can neither be counted
+    # nor ignored: it decides nothing unless a confirmed one does.
+    suspected = [c for c in found if c.suspected]
+    found = [c for c in found if not c.suspected]
+    inside = [c for c in found if c.date is not None and span.contains(c.date)]
+    if inside:
+        best = inside[0]
+        state = f", {best.clinical_status}" if best.clinical_status else ""
+        return Outcome(
+            MET,
+            f"{p.label}: {best.display or 'condition'} on {day(best)}{state}",
+            (cond_evidence(best),),
+        )
+    if suspected:
+        c = suspected[0]
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {c.display or c.ref} is suspected, not confirmed "
+            f"(verificationStatus {c.verification_status or 'not given'})",
+            tuple(cond_evidence(x, "suspected, not confirmed") for x in suspected),
+        )
+    undated = [c for c in found if c.date is None]
+    if undated:
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {undated[0].display or undated[0].ref} on record without a date",
+            tuple(cond_evidence(c) for c in undated),
+        )
+    if unclear:
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {unclear[0].display or unclear[0].ref} on record without a clinical "
+            "status (active or not?)",
+            tuple(cond_evidence(c) for c in unclear),
+        )
+    older = [c for c in found if c.date is not None and c.date < span.start]
+    if older:
+        # Outside the window is an answer, not silence: the dated record decides.
+        c = older[0]
+        return Outcome(
+            NOT_MET,
+            f"{p.label}: only {c.display or c.ref} on {day(c)}, more than {days} days ago",
+            (cond_evidence(c, f"before the {days}-day window"),),
+        )
+    return absent(
+        s,
+        p.absence,
+        "Condition",
+        len(s.record.conditions),
+        lower_first(p.label),
+        "condition",
+    )
+
+
+@rule(Histology)
+def histology(p: Histology, s: Screening, window: Window) -> Outcome:
+    if (failed := _unavailable(s)) is not None:
+        return failed
+    sets = [s.code_set(n) for n in p.histology_code_sets]
+    primaries = [
+        c
+        for n in p.disease_code_sets
+        for c in s.conditions(n)
+        if c.clinical_status not in INACTIVE_CLINICAL
+    ]
+    recorded: list[tuple[str, str | None, frozenset[Code], Evidence]] = []
+    for c in primaries:
+        if c.histology:
+            recorded.append((c.ref, day(c), c.histology, cond_evidence(c, "histology")))
+    if s.unavailable("DiagnosticReport") is None:
+        for r in s.record.reports:
+            if r.status in FINAL_REPORT_STATUSES and r.date and r.conclusion_codes:
+                recorded.append(
+                    (
+                        r.ref,
+                        day(r),
+                        r.conclusion_codes,
+                        Evidence(r.ref, r.conclusion, None, day(r), "pathology conclusion"),
+                    )
+                )
+    hits = [x for x in recorded if any(cs.matches(x[2]) for cs in sets)]
+    if hits:
+        ref, when, _, ev = hits[0]
+        return Outcome(MET, f"{p.label}: recorded in {ref} on {when}", (ev,))
+    if recorded:
+        ref, when, _, ev = recorded[0]
+        return Outcome(NOT_MET, f"{p.label}: not the histology recorded in {ref} on {when}", (ev,))
+    return Outcome(UNKNOWN, f"{p.label}: no histology recorded on the diagnosis or a report")
+
+
+# --------------------------------------------------------------------------- counts
+def _group(c: ConditionFact, s: Screening, names: list[str], group_set: str) -> str | None:
+    group: str | None = None
+    for code in c.codes:
+        for name in names:
+            found = s.code_set(name).group_of(code)
+            if found and found != "unspecified":
+                group = found
+    if group is None:
+        for code in c.body_sites:
+            group = s.code_set(group_set).group_of(code) or group
+    return group
+
+
+@rule(DistinctCount)
+def distinct_count(p: DistinctCount, s: Screening, window: Window) -> Outcome:
+    if (failed := _unavailable(s)) is not None:
+        return failed
+    found = [
+        c
+        for n in p.code_sets
+        for c in s.conditions(n)
+        if c.clinical_status not in INACTIVE_CLINICAL
+    ]
+    found = list(dict.fromkeys(found))
+    suspected = [c for c in found if c.suspected]
+    if suspected:
+        # A suspected record can neither be counted nor ignored.
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {suspected[0].display or suspected[0].ref} is suspected, not "
+            "confirmed: the count cannot be established",
+            tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
+        )
+    inside = [c for c in found if c.date is not None and window.contains(c.date)]
+    if len(inside) < len(found):
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {len(found) - len(inside)} record(s) undated or outside the "
+            f"{window.days}-day window",
+            tuple(cond_evidence(c) for c in found),
+        )
+    groups: set[str] = set()
+    for c in inside:
+        g = _group(c, s, p.code_sets, p.group_code_set)
+        if g is None:
+            return Outcome(
+                UNKNOWN,
+                f"{p.label}: the site of {c.ref} cannot be determined",
+                tuple(cond_evidence(x) for x in inside),
+            )
+        groups.add(g)
+    count = len(groups)
+    status = compare(float(count), None, p.op, float(p.value))
+    ev = tuple(cond_evidence(c) for c in inside)
+    listed = f" ({', '.join(sorted(groups))})" if groups else ""
+    verb = OP_TEXT[p.op] if status == MET else NEGATED_TEXT[p.op]
+    if not inside:
+        # Zero is a count only when the record's silence is the evidence.
+        return Outcome(UNKNOWN, f"{p.label}: none on record")
+    return Outcome(status, f"{p.label}: {count}{listed} {verb} {p.value}", ev)
+
+
+# --------------------------------------------------------------------------- oligometastases
+def _coded(fact: ObservationFact | None, values: object) -> bool:
+    return fact is not None and values.matches(fact.value.codes)  # type: ignore[attr-defined]
+
+
+@rule(Oligometastases)
+def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome:
+    if (failed := _unavailable(s)) is not None:
+        return failed
+    mets = [
+        c
+        for n in p.secondary_code_sets
+        for c in s.conditions(n)
+        if c.clinical_status not in INACTIVE_CLINICAL
+    ]
+    suspected = [c for c in mets if c.suspected]
+    if suspected:
+        # A suspected metastasis can neither be counted nor ignored.
+        return Outcome(
+            UNKNOWN,
+            f"Metastasis {suspected[0].display or suspected[0].ref} is suspected, not "
+            "confirmed: the number of sites cannot be established",
+            tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
+        )
+    m_stage = s.latest(p.m_stage, window).fact
+    m0 = _coded(m_stage, s.code_set(p.m0_values))
+    lesions_fact = s.latest(p.lesion_count, window).fact
+    sites_fact = s.latest(p.site_count, window).fact
+    evidence: list[Evidence] = [cond_evidence(c) for c in mets]
+    if m_stage is not None:
+        evidence.append(obs_evidence(m_stage, note="M category"))
+    if m0 and not mets and m_stage is not None:
+        return Outcome(
+            NOT_MET, f"Staged M0 (no distant metastasis) on {day(m_stage)}", tuple(evidence)
+        )
+    if m0 and mets:
+        return Outcome(
+            UNKNOWN, "Staged M0 but metastases are on record: conflicting staging", tuple(evidence)
+        )
+    # Distinct organ sites from the metastasis conditions.
+    groups: set[str] = set()
+    undetermined: list[ConditionFact] = []
+    for c in mets:
+        group = _group(c, s, p.secondary_code_sets, p.body_site_code_set)
+        if group is None:
+            undetermined.append(c)
+        else:
+            groups.add(group)
+
+    def count(fact: ObservationFact | None) -> int | None:
+        if fact is None:
+            return None
+        if fact.value.integer is not None:
+            return fact.value.integer
+        if fact.value.quantity is not None and fact.value.quantity.comparator is None:
+            return (
+                int(fact.value.quantity.value) if fact.value.quantity.value.is_integer() else None
+            )
+        return None
+
+    lesions, site_total = count(lesions_fact), count(sites_fact)
+    if lesions_fact is not None:
+        evidence.append(obs_evidence(lesions_fact, note="metastatic lesions"))
+    if sites_fact is not None:
+        evidence.append(obs_evidence(sites_fact, note="metastatic sites"))
+    sites = site_total if site_total is not None else (None if undetermined else len(groups))
+    if sites is not None and site_total is None and not mets:
+        sites = None
+    ev = tuple(dict.fromkeys(evidence))
+    site_text = (
+        f"{sites} metastatic site{'s' if sites != 1 else ''}"
+        + (f" ({', '.join(sorted(groups))})" if groups and site_total is None else "")
+        if sites is not None
+        else ""
+    )
+    if site_total is not None and not undetermined and len(groups) > site_total:
+        # Metastasis diagnoses in more organs than the imaging summary counts: one of the
+        # two is out of date, and only a person can say which.
+        return Outcome(
+            UNKNOWN,
+            f"{site_total} metastatic site{'s' if site_total != 1 else ''} recorded but "
+            f"metastases on record in {len(groups)} organs ({', '.join(sorted(groups))}): "
+            "conflicting",
+            ev,
+        )
+    if sites is not None and sites > p.max_sites:
+        return Outcome(NOT_MET, f"{site_text}: more than {p.max_sites}", ev)
+    if lesions is not None and lesions > p.max_lesions:
+        return Outcome(NOT_MET, f"{lesions} metastatic lesions: more than {p.max_lesions}", ev)
+    if not mets and site_total is None and lesions is None:
+        return Outcome(UNKNOWN, "No metastasis on record", ev)
+    # Synchronous: metastases found around the time of the primary diagnosis.
+    within = p.synchronous_within_days
+    primaries = [c for n in p.disease_code_sets for c in s.conditions(n) if c.date]
+    if within is not None and primaries and mets:
+        first = min(c.date for c in primaries if c.date)
+        late = [
+            (c, (c.date - first).days) for c in mets if c.date and (c.date - first).days > within
+        ]
+        if late:
+            return Outcome(
+                NOT_MET,
+                f"Metastasis {late[0][0].ref} diagnosed {late[0][1]}"
+                f" days after the primary (metachronous, not synchronous)",
+                ev,
+            )
+    if sites is None:
+        return Outcome(
+            UNKNOWN, "Metastases on record but the number of organ sites cannot be established", ev
+        )
+    if lesions is None:
+        return Outcome(
+            UNKNOWN,
+            f"{site_text}; total lesion count not recorded in the last {window.days} days",
+            ev,
+        )
+    undated = [c for c in mets if c.date is None]
+    if undated:
+        return Outcome(
+            UNKNOWN, f"{site_text}, {lesions} lesions, but {undated[0].ref} is undated", ev
+        )
+    if lesions < sites:
+        return Outcome(
+            UNKNOWN, f"{site_text} but only {lesions} lesions recorded: inconsistent", ev
+        )
+    return Outcome(
+        MET,
+        f"{site_text}, {lesions} lesions (≤ {p.max_sites} sites, ≤ {p.max_lesions} lesions)",
+        ev,
+    )

@@ -1,0 +1,76 @@
+"""Rules on the Patient resource: age and sex."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from cds_hooks.eligibility.context import Screening, Window
+from cds_hooks.eligibility.rules.base import MET, NOT_MET, UNKNOWN, Evidence, Outcome
+from cds_hooks.eligibility.rules.registry import rule
+from cds_hooks.trials.params import AgeRange, Sex
+from fhir_mappings.derived import age_in_years
+
+
+@rule(AgeRange)
+def age_range(p: AgeRange, s: Screening, window: Window) -> Outcome:
+    label = p.label
+    patient = s.record.patient
+    if patient.birth_date is None:
+        why = patient.problem or "no birth date on record"
+        return Outcome(UNKNOWN, f"{label}: {why}")
+    low, high = p.min, p.max
+    limits = f"{low}–{high}" if high is not None else f"≥ {low}"
+    birth = patient.birth_date
+    if patient.birth_date_precision == "day":
+        youngest = oldest = age_in_years(birth, s.as_of)
+        shown = birth.isoformat()
+    else:
+        # A partial birthDate allows a range of ages; decide only if all of them agree.
+        last_day = (
+            birth.replace(year=birth.year + 1)
+            if patient.birth_date_precision == "year"
+            else (birth.replace(day=28) + timedelta(days=4)).replace(day=1)
+        ) - timedelta(days=1)
+        oldest, youngest = age_in_years(birth, s.as_of), age_in_years(last_day, s.as_of)
+        shown = birth.isoformat()[: 4 if patient.birth_date_precision == "year" else 7]
+    evidence = (
+        Evidence(
+            patient.ref,
+            oldest if oldest == youngest else f"{youngest}–{oldest}",
+            "a",
+            shown,
+            "age in completed years on the screening date",
+        ),
+    )
+    text = f"{oldest}" if oldest == youngest else f"{youngest}–{oldest} (birth date {shown})"
+    top = high if high is not None else oldest
+    if low <= youngest and oldest <= top:
+        within = f"within {limits}" if high is not None else limits
+        return Outcome(MET, f"{label} {text}, {within}", evidence)
+    if oldest < low or (high is not None and youngest > high):
+        return Outcome(NOT_MET, f"{label} {text} is outside {limits}", evidence)
+    return Outcome(
+        UNKNOWN, f"{label} {text}: partial birth date straddles the {limits} limit", evidence
+    )
+
+
+@rule(Sex)
+def sex(p: Sex, s: Screening, window: Window) -> Outcome:
+    patient = s.record.patient
+    if patient.gender not in ("male", "female"):
+        return Outcome(
+            UNKNOWN, f"{p.label}: administrative sex is {patient.gender or 'not recorded'}"
+        )
+    # Administrative gender dated by the birth date: it proves what the record says today.
+    evidence = (
+        Evidence(
+            patient.ref,
+            patient.gender,
+            None,
+            patient.birth_date.isoformat() if patient.birth_date else s.as_of.isoformat(),
+            "administrative gender",
+        ),
+    )
+    if patient.gender == p.sex:
+        return Outcome(MET, f"{p.label}: {patient.gender}", evidence)
+    return Outcome(NOT_MET, f"{p.label}: not applicable ({patient.gender})", evidence)

@@ -1,0 +1,227 @@
+"""Medication, procedure and allergy history: what the patient takes, was given or
+reacts to, by class (code sets), inside a window."""
+
+from __future__ import annotations
+
+from cds_hooks.eligibility.context import Screening, Window
+from cds_hooks.eligibility.rules.base import (
+    MET,
+    UNKNOWN,
+    Evidence,
+    Outcome,
+    absent,
+    day,
+    lower_first,
+)
+from cds_hooks.eligibility.rules.registry import rule
+from cds_hooks.trials.params import (
+    Allergy,
+    MedicationHistory,
+    NoActiveMedication,
+    ProcedureHistory,
+)
+from fhir_mappings.facts import MedicationFact
+from fhir_mappings.terminology import CodeSet
+
+ACTIVE_REQUEST_STATUSES = frozenset({"active", "on-hold"})
+ACTIVE_STATEMENT_STATUSES = frozenset({"active", "intended", "on-hold"})
+# Orders and statements that say the drug was (or is being) given.
+GIVEN_REQUEST_STATUSES = frozenset({"active", "on-hold", "completed", "stopped"})
+GIVEN_STATEMENT_STATUSES = frozenset({"active", "on-hold", "completed", "stopped", "intended"})
+NON_ORDER_INTENTS = frozenset({"proposal", "option", "plan"})
+DONE_PROCEDURE_STATUSES = frozenset({"completed", "in-progress", "stopped"})
+NOT_COUNTED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+INACTIVE_ALLERGY = frozenset({"inactive", "resolved"})
+
+
+def _medications_unavailable(s: Screening) -> Outcome | None:
+    for resource_type in ("MedicationRequest", "MedicationStatement"):
+        if (why := s.unavailable(resource_type)) is not None:
+            return Outcome(UNKNOWN, f"Medications could not be retrieved ({why})")
+    return None
+
+
+def _active(m: MedicationFact) -> bool:
+    if m.resource_type == "MedicationRequest":
+        return m.status in ACTIVE_REQUEST_STATUSES and m.intent not in NON_ORDER_INTENTS
+    return m.status in ACTIVE_STATEMENT_STATUSES
+
+
+def _given(m: MedicationFact) -> bool:
+    if m.resource_type == "MedicationRequest":
+        return m.status in GIVEN_REQUEST_STATUSES and m.intent not in NON_ORDER_INTENTS
+    return m.status in GIVEN_STATEMENT_STATUSES
+
+
+def _name(m: MedicationFact) -> str:
+    return m.display or (sorted(m.codes)[0][1] if m.codes else m.ref)
+
+
+def _med_evidence(m: MedicationFact) -> Evidence:
+    return Evidence(m.ref, m.display, None, day(m), m.status)
+
+
+def _possibly(
+    meds: list[MedicationFact], hits: list[MedicationFact], code_sets: list[CodeSet], label: str
+) -> Outcome | None:
+    """Unknown when a record's code is not one we know but its text names a drug of the
+    classes ("may be apixaban; code not recognised"): never read as "none"."""
+    maybe = [
+        m
+        for m in meds
+        if m not in hits and any(cs.matches(m.possible_codes) for cs in code_sets)
+    ]
+    if not maybe:
+        return None
+    first = maybe[0]
+    return Outcome(
+        UNKNOWN,
+        f"{label}: {first.ref} may be {', '.join(first.possible_drugs)}; code not recognised",
+        tuple(_med_evidence(m) for m in maybe),
+    )
+
+
+@rule(NoActiveMedication)
+def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) -> Outcome:
+    if (failed := _medications_unavailable(s)) is not None:
+        return failed
+    code_sets = [s.code_set(n) for n in p.medication_code_sets]
+    active = [m for m in s.record.medications if _active(m)]
+    unresolved = [m for m in active if not m.codes]
+    hits = [m for m in active if any(cs.matches(m.codes) for cs in code_sets)]
+    if hits:
+        names = ", ".join(dict.fromkeys(_name(m) for m in hits))
+        return Outcome(UNKNOWN, f"Active {names}: {p.why}", tuple(_med_evidence(m) for m in hits))
+    if (maybe := _possibly(active, hits, code_sets, p.label)) is not None:
+        return maybe
+    if unresolved:
+        return Outcome(
+            UNKNOWN,
+            f"{unresolved[0].ref} has no readable medication code",
+            tuple(_med_evidence(m) for m in unresolved),
+        )
+    patient_id = s.record.patient.ref.split("/", 1)[1]
+    evidence = (
+        Evidence(
+            f"MedicationRequest?patient={patient_id}&status=active",
+            len(active),
+            None,
+            s.as_of.isoformat(),
+            "active medication list reviewed on the screening date",
+        ),
+    )
+    return Outcome(
+        MET,
+        f"No active {p.label} among {len(active)} active "
+        f"medication{'s' if len(active) != 1 else ''}",
+        evidence,
+    )
+
+
+@rule(MedicationHistory)
+def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Outcome:
+    """met: a medication of the classes active now (`active_only`) or given inside the
+    window. A matching record without a date, or a record whose drug cannot be read, is
+    unknown: it may be the one that decides."""
+    if (failed := _medications_unavailable(s)) is not None:
+        return failed
+    code_sets = [s.code_set(n) for n in p.medication_code_sets]
+    counted = [m for m in s.record.medications if (_active(m) if p.active_only else _given(m))]
+    hits = [m for m in counted if any(cs.matches(m.codes) for cs in code_sets)]
+    inside = [m for m in hits if p.active_only or (m.date is not None and window.contains(m.date))]
+    if inside:
+        m = inside[0]
+        when = f" on {day(m)}" if m.date else ""
+        return Outcome(
+            MET,
+            f"{p.label}: {_name(m)} ({m.resource_type} {m.status}{when})",
+            tuple(_med_evidence(x) for x in inside),
+        )
+    undated = [m for m in hits if m.date is None]
+    if undated:
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {_name(undated[0])} on record without a date",
+            tuple(_med_evidence(m) for m in undated),
+        )
+    possible = [m for m in counted if p.active_only or m.date is None or window.contains(m.date)]
+    if (maybe := _possibly(possible, hits, code_sets, p.label)) is not None:
+        return maybe
+    unreadable = [m for m in counted if not m.codes]
+    if unreadable:
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {unreadable[0].ref} has no readable medication code",
+            tuple(_med_evidence(m) for m in unreadable),
+        )
+    what = lower_first(p.label)
+    outcome = absent(s, p.absence, "MedicationRequest", len(counted), what, "medication record")
+    if hits and outcome.status != UNKNOWN:
+        # Given before the window: dated evidence that it is outside, not silence.
+        older = hits[0]
+        return Outcome(
+            outcome.status,
+            f"{p.label}: only {_name(older)} on {day(older)}, before the {window.days}-day window",
+            (_med_evidence(older),),
+        )
+    return outcome
+
+
+@rule(ProcedureHistory)
+def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outcome:
+    if (why := s.unavailable("Procedure")) is not None:
+        return Outcome(UNKNOWN, f"Procedures could not be retrieved ({why})")
+    code_sets = [s.code_set(n) for n in p.procedure_code_sets]
+    done = [x for x in s.record.procedures if x.status in DONE_PROCEDURE_STATUSES]
+    hits = [x for x in done if any(cs.matches(x.codes) for cs in code_sets)]
+    inside = [x for x in hits if x.date is not None and window.contains(x.date)]
+    if inside:
+        x = inside[0]
+        return Outcome(
+            MET,
+            f"{p.label}: {x.display or x.ref} on {day(x)} ({x.status})",
+            tuple(Evidence(h.ref, h.display, None, day(h), h.status) for h in inside),
+        )
+    undated = [x for x in hits if x.date is None]
+    if undated:
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {undated[0].display or undated[0].ref} on record without a date",
+            tuple(Evidence(h.ref, h.display, None, None, h.status) for h in undated),
+        )
+    what = lower_first(p.label)
+    return absent(s, p.absence, "Procedure", len(done), what, "procedure")
+
+
+@rule(Allergy)
+def allergy(p: Allergy, s: Screening, window: Window) -> Outcome:
+    if (why := s.unavailable("AllergyIntolerance")) is not None:
+        return Outcome(UNKNOWN, f"Allergies could not be retrieved ({why})")
+    code_sets = [s.code_set(n) for n in p.substance_code_sets]
+    counted = [
+        a
+        for a in s.record.allergies
+        if a.verification_status not in NOT_COUNTED_VERIFICATION
+        and a.clinical_status not in INACTIVE_ALLERGY
+    ]
+    hits = [a for a in counted if any(cs.matches(a.codes) for cs in code_sets)]
+    if hits:
+        a = hits[0]
+        # An allergy does not expire: it is dated by when it was recorded (or today).
+        when = day(a) or s.as_of.isoformat()
+        return Outcome(
+            MET,
+            f"{p.label}: {a.display or a.ref} (recorded {when})",
+            tuple(
+                Evidence(h.ref, h.display, None, day(h) or when, h.clinical_status) for h in hits
+            ),
+        )
+    unreadable = [a for a in counted if not a.codes]
+    if unreadable:
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {unreadable[0].ref} names no coded substance "
+            f"({unreadable[0].display or 'no text'})",
+        )
+    what = lower_first(p.label)
+    return absent(s, p.absence, "AllergyIntolerance", len(counted), what, "allergy record")

@@ -1,0 +1,53 @@
+"""AllergyIntolerance → AllergyFact."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fhir_mappings._read import as_dict, as_list, codes_of, display_of, first_code
+from fhir_mappings.dates import first_full_date
+from fhir_mappings.facts import AllergyFact, Code
+
+CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+
+
+def _status(concept: Any, system: str) -> str | None:
+    # The HL7 coding wins over a local one listed first (as for Condition statuses).
+    for coding in as_list(as_dict(concept).get("coding")):
+        coding = as_dict(coding)
+        code = coding.get("code")
+        if coding.get("system") == system and type(code) is str and code:
+            return code
+    return first_code(concept)
+
+
+def parse_allergy(resource: Mapping[str, Any]) -> AllergyFact:
+    """Never raises. The substance is `code`, plus every reaction's `substance` (a record
+    may name the class in `code` and the exact drug in the reaction)."""
+    resource = as_dict(resource)
+    problems: list[str] = []
+    rid = resource.get("id")
+    ref = f"AllergyIntolerance/{rid}" if type(rid) is str and rid else "AllergyIntolerance/(no id)"
+    if ref.endswith("(no id)"):
+        problems.append("the resource has no id")
+    onset_period = as_dict(resource.get("onsetPeriod"))
+    when, why = first_full_date(
+        resource.get("onsetDateTime"), onset_period.get("start"), resource.get("recordedDate")
+    )
+    if when is None and why is not None:
+        problems.append(f"onset date {why}")
+    codes: set[Code] = set(codes_of(resource.get("code")))
+    for reaction in as_list(resource.get("reaction")):
+        codes |= codes_of(as_dict(reaction).get("substance"))
+    code = resource.get("code")
+    return AllergyFact(
+        ref=ref,
+        codes=frozenset(codes),
+        clinical_status=_status(resource.get("clinicalStatus"), CLINICAL_STATUS_SYSTEM),
+        verification_status=_status(resource.get("verificationStatus"), VERIFICATION_STATUS_SYSTEM),
+        date=when,
+        display=display_of(code),
+        problem="; ".join(problems) or None,
+    )
