@@ -45,16 +45,21 @@ async def measure(path: Path, cards: int, lookups: int) -> tuple[float, float]:
                 for i in range(start, min(start + BATCH, cards), 2)
             ]
             await store.record_feedback("svc", declines)
+        for _ in range(200):  # warm-up: reader threads, connections, page cache
+            await store.suppressed_status("busy-patient", "trial-x", CODES, 90)
         lookup_ms = []
         queue_ms = []
+        misses = 0
         for n in range(lookups):
             started = time.perf_counter()
             status = await store.suppressed_status("busy-patient", "trial-x", CODES, 90)
             lookup_ms.append((time.perf_counter() - started) * 1000)
-            assert status == "likely_eligible"
+            misses += status != "likely_eligible"  # a lookup past its timeout: shown
             started = time.perf_counter()
             await store.record_cards([(f"new-{n}", "busy-patient", "trial-x", "likely_eligible")])
             queue_ms.append((time.perf_counter() - started) * 1000)
+        if misses:
+            print(f"{cards} cards: {misses} lookups past their timeout (answered unsuppressed)")
         return statistics.median(lookup_ms), statistics.median(queue_ms)
     finally:
         await store.close()
