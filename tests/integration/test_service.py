@@ -30,10 +30,13 @@ PATIENTS = Path(__file__).resolve().parents[2] / "fixtures" / "patients"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    # The in-memory test server scans every loaded resource per search: with all fixture
+    # personas of the four trials loaded, an Observation search takes seconds on a busy
+    # machine, so the limits leave room for that and the slow-server test waits longer.
     svc = start_service(
         tmp_path_factory.mktemp("svc"),
-        CDS_FHIR_TIMEOUT_SECONDS="2",
-        CDS_FHIR_TOTAL_SECONDS="3",
+        CDS_FHIR_TIMEOUT_SECONDS="6",
+        CDS_FHIR_TOTAL_SECONDS="8",
         CDS_CORS_ORIGINS="https://sandbox.cds-hooks.org",
     )
     yield svc
@@ -265,7 +268,7 @@ def test_fhir_server_down_is_412(service: Service) -> None:
 
 
 def test_slow_fhir_server_times_out_as_412(service: Service, start_fhir_server: Any) -> None:
-    fhir = start_fhir_server(delay_ms=5000)
+    fhir = start_fhir_server(delay_ms=10000)  # beyond the service's 8 s FHIR budget
     response = service.hook(PV, request("likely_eligible", fhir=fhir.base_url, prefetch=False))
     assert response.status_code == 412
 
