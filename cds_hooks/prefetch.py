@@ -49,10 +49,11 @@ REQUIRED_KEYS = frozenset({"patient", "conditions"})
 # "observations_2", ...) instead of one ever-growing URL: FHIR servers, EHR gateways and
 # proxies reject long request lines (8 KB is a common hard limit: Apache's LimitRequestLine
 # 8190, nginx's 8 KB header buffers), and a rejected search would lose every lab at once.
-# Each template stays under this length, which leaves half of an 8 KB line for the base
-# URL, the patient id, paging parameters and whatever a gateway adds; parts are few (each
-# search costs the EHR a scan) and a failed part names only itself.
-MAX_QUERY_LENGTH = 3800
+# Each template stays under this length, leaving 2 KB of an 8 KB line for the base URL,
+# the patient id, paging parameters and whatever a gateway adds. Parts are as few as fit:
+# every search costs the EHR a scan of the patient's Observations, and a failed part
+# makes all Observations unknown anyway.
+MAX_QUERY_LENGTH = 6000
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9.]*)\s*\}\}")
 # CDS Hooks 2.0 §Prefetch tokens identifying the user: derived from context.userId.
 _USER_TOKENS = {
