@@ -21,7 +21,8 @@ NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 def screened(persona: str):  # type: ignore[no-untyped-def]
     bundle = json.loads((PATIENTS / persona / "bundle.json").read_text())
-    return ENGINE.screen(build_record(resources_from_bundle(bundle)), date(2026, 3, 2))
+    record = build_record(resources_from_bundle(bundle))
+    return ENGINE.screen(record, date(2026, 3, 2), [TRIAL.id])
 
 
 def test_report_document_groups_rows_and_keeps_the_patient_out() -> None:
@@ -30,7 +31,8 @@ def test_report_document_groups_rows_and_keeps_the_patient_out() -> None:
     report = build_report(TRIAL, result, screening, ENGINE.terminology, now=NOW)
     assert report["trial"]["registry_id"] == "NCT06850103"
     assert (report["as_of"], report["created"]) == ("2026-03-02", "2026-03-02T09:30:00+00:00")
-    assert (report["met"], report["total"]) == (18, 21)
+    # 22 criteria since "no prior immunotherapy" was encoded; this persona has none.
+    assert (report["met"], report["total"]) == (19, 22)
     rows = {c["id"]: c for c in report["criteria"]}
     anc = rows["anc"]
     assert anc["evidence"][0]["value"] == "2.1 ×10⁹/L (2100 cells/µL)"
