@@ -114,12 +114,18 @@ class SqliteReportStore(ReportStore):
         self._path = path
         # ":memory:" lives as long as one connection: keep one for the store's lifetime.
         self._memory: Any = None
+        self._opened = False
 
     async def _connect(self) -> Any:
         import aiosqlite
 
         if self._memory is not None:
             return self._memory
+        if self._opened and not Path(self._path).exists():
+            # Deleted while running: never recreate an empty database in its place (the
+            # feedback store shares the file; readiness reports it). The card goes out
+            # without its report link until an operator restores the file.
+            raise OSError("database file is missing")
         db = await aiosqlite.connect(self._path, timeout=30)
         await db.execute("PRAGMA synchronous=FULL")
         return db
@@ -143,6 +149,7 @@ class SqliteReportStore(ReportStore):
             await db.commit()
         finally:
             await self._release(db)
+        self._opened = True
 
     async def close(self) -> None:
         if self._memory is not None:

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from benchmarks.synth import population
 from cds_hooks.cards import RESULT_EXTENSION
 from cds_hooks.cli import main
 from cds_hooks.prescreen.pipeline import PrescreenOptions, run_prescreen
+from cds_hooks.trials.loader import PACKAGED_DIR
 from fixtures import generate as g
 from tests.support.service import Service, free_port, start_service
 
@@ -143,7 +145,17 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Export:
 
 def screen_cli(bundle: Path) -> dict[str, Any]:
     done = subprocess.run(
-        [str(BIN / "trial-cds"), "screen", str(bundle), "--as-of", AS_OF, "--format", "json"],
+        [
+            str(BIN / "trial-cds"),
+            "screen",
+            str(bundle),
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+            "--trial",
+            TRIAL,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -157,7 +169,7 @@ def screen_in_process(bundle: Path) -> dict[str, Any]:
     """The same command, `cli.main`, without a new interpreter per patient."""
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = main(["screen", str(bundle), "--as-of", AS_OF, "--format", "json"])
+        code = main(["screen", str(bundle), "--as-of", AS_OF, "--format", "json", "--trial", TRIAL])
     assert code == 0
     result: dict[str, Any] = json.loads(buffer.getvalue())
     return result
@@ -205,7 +217,9 @@ def local_run(
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     """The README's local run: the command starts its own LocalCluster (worker processes)."""
     out = tmp_path_factory.mktemp("local")
-    done = run_cli(str(export.path), "--out", str(out), "--as-of", AS_OF, "--workers", "2")
+    done = run_cli(
+        str(export.path), "--out", str(out), "--as-of", AS_OF, "--workers", "2", "--trial", TRIAL
+    )
     return done, out
 
 
@@ -269,10 +283,11 @@ def test_screen_of_the_canonical_bundle_matches_the_reviewed_expected_results(
     same-day evidence: statuses and reasons are those of the committed expected.json."""
     for name in NAMES:
         expected = json.loads((PATIENTS / name / "expected.json").read_text())
+        reviewed = [t for t in expected["trials"] if t["trial"] == TRIAL]
+        if not reviewed:
+            continue  # a persona written for another trial
         got = screened[name]
-        for mine, theirs in zip(
-            got["trials"][0]["criteria"], expected["trials"][0]["criteria"], strict=True
-        ):
+        for mine, theirs in zip(got["trials"][0]["criteria"], reviewed[0]["criteria"], strict=True):
             assert {**mine, "evidence": None} == {**theirs, "evidence": None}, name
             assert sorted(map(json.dumps, mine["evidence"])) == sorted(
                 map(json.dumps, theirs["evidence"])
@@ -281,7 +296,10 @@ def test_screen_of_the_canonical_bundle_matches_the_reviewed_expected_results(
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    svc = start_service(tmp_path_factory.mktemp("svc"))
+    # These tests compare one trial's results: the service loads only that trial.
+    trials = tmp_path_factory.mktemp("trials")
+    shutil.copy(PACKAGED_DIR / f"{TRIAL}.json", trials)
+    svc = start_service(tmp_path_factory.mktemp("svc"), CDS_TRIALS_DIR=str(trials))
     yield svc
     svc.stop()
 
@@ -411,6 +429,8 @@ def test_an_existing_cluster_gives_the_same_outputs(
         "1",
         "--min-cell",
         "5",
+        "--trial",
+        TRIAL,
     )
     assert done.returncode == 1, done.stderr[-3000:]
     assert "on 1 Dask workers" in done.stdout
@@ -455,6 +475,7 @@ def test_a_jittered_population_on_a_local_cluster_matches_screen(
                 out_dir=tmp_path / "out",
                 as_of=date.fromisoformat(AS_OF),
                 scheduler=cluster.scheduler_address,
+                trial_ids=(TRIAL,),
                 progress=False,
             )
         )
@@ -467,7 +488,9 @@ def test_a_jittered_population_on_a_local_cluster_matches_screen(
         resources = canonical([e["resource"] for e in bundle["entry"]])
         path = tmp_path / "one.json"
         path.write_text(json.dumps({**bundle, "entry": [{"resource": r} for r in resources]}))
-        assert main(["screen", str(path), "--as-of", AS_OF, "--format", "json"]) == 0
+        assert (
+            main(["screen", str(path), "--as-of", AS_OF, "--format", "json", "--trial", TRIAL]) == 0
+        )
         expected = json.loads(capsys.readouterr().out)["trials"][0]["status"]
         assert statuses[patient_id(resources)] == expected
         mix.add(expected)
