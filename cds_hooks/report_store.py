@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import secrets
 from abc import ABC, abstractmethod
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS screening_report (
@@ -115,18 +117,21 @@ class SqliteReportStore(ReportStore):
         # ":memory:" lives as long as one connection: keep one for the store's lifetime.
         self._memory: Any = None
         self._opened = False
+        self._existing = f"file:{quote(os.path.abspath(path))}?mode=rw"
 
     async def _connect(self) -> Any:
         import aiosqlite
 
         if self._memory is not None:
             return self._memory
-        if self._opened and not Path(self._path).exists():
-            # Deleted while running: never recreate an empty database in its place (the
-            # feedback store shares the file; readiness reports it). The card goes out
-            # without its report link until an operator restores the file.
-            raise OSError("database file is missing")
-        db = await aiosqlite.connect(self._path, timeout=30)
+        # Once open, connect read-write without create: a file deleted while running is
+        # never recreated empty in its place (the feedback store shares it; readiness
+        # reports it). The card then goes out without its report link until an operator
+        # restores the file.
+        if self._opened:
+            db = await aiosqlite.connect(self._existing, uri=True, timeout=30)
+        else:
+            db = await aiosqlite.connect(self._path, timeout=30)
         await db.execute("PRAGMA synchronous=FULL")
         return db
 
