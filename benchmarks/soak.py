@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import orjson
 
 from benchmarks._servers import free_port
 from benchmarks.synth import hook_body, realistic_patient
+from tests.support.faults import disk_full, write_lock_held
 
 PATH = "/cds-services/trial-screening-patient-view"
 PHASES = ("healthy", "store failing", "recovered")
@@ -81,28 +81,6 @@ def service(tmp: Path) -> Iterator[tuple[str, int]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-@contextlib.contextmanager
-def write_lock(database: Path) -> Iterator[None]:
-    blocker = sqlite3.connect(database, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    blocker.execute("INSERT INTO store_probe (id, checked_at) VALUES (2, 'soak')")
-    try:
-        yield
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
-
-
-@contextlib.contextmanager
-def disk_full(pid: int) -> Iterator[None]:
-    soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, hard))
-    try:
-        yield
-    finally:
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def rss_mb(pid: int) -> float:
@@ -168,7 +146,7 @@ async def soak(args: argparse.Namespace, base: str, pid: int, database: Path) ->
         tasks = [asyncio.create_task(hook_worker(client)) for _ in range(args.concurrency)]
         tasks += [asyncio.create_task(feedback_worker(client)) for _ in range(2)]
         tasks.append(asyncio.create_task(watch(client)))
-        faults = {"lock": lambda: write_lock(database), "disk-full": lambda: disk_full(pid)}
+        faults = {"lock": lambda: write_lock_held(database), "disk-full": lambda: disk_full(pid)}
         with contextlib.ExitStack() as fault:
             for name in PHASES:
                 current = name

@@ -9,7 +9,6 @@ lowered with prlimit), and the file deleted while the service runs."""
 from __future__ import annotations
 
 import contextlib
-import resource
 import sqlite3
 import threading
 import time
@@ -23,6 +22,7 @@ import orjson
 import pytest
 
 from fixtures import generate as g
+from tests.support.faults import disk_full, write_lock_held
 from tests.support.service import Service, start_service
 
 pytestmark = pytest.mark.integration
@@ -64,30 +64,6 @@ def feedback(card: str) -> dict[str, Any]:
             }
         ]
     }
-
-
-@contextlib.contextmanager
-def write_lock_held(path: Path) -> Iterator[None]:
-    """Another process (a stuck backup, a migration) holds the database's write lock."""
-    blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    blocker.execute("INSERT INTO store_probe (id, checked_at) VALUES (2, 'held')")
-    try:
-        yield
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
-
-
-@contextlib.contextmanager
-def disk_full(pid: int) -> Iterator[None]:
-    """No file of the service can grow (nor be written past its first byte)."""
-    soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, hard))
-    try:
-        yield
-    finally:
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def _post(service: Service, card: str) -> tuple[str, int, Any]:
