@@ -10,14 +10,17 @@ Anything else unknown raises UnitError: an unknown unit must give `unknown`, nev
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
+import sys
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from fhir_mappings.terminology import load_terminology
+from fhir_mappings.ucum_table import TABLE_FILE
 
 # ucumvert logs parse failures at WARNING; a bad unit is an expected input here.
 logging.getLogger("ucumvert").setLevel(logging.ERROR)
@@ -27,12 +30,76 @@ class UnitError(ValueError):
     """The unit is unknown, or cannot be converted to the unit asked for."""
 
 
+# pint imports numpy and dask whenever they are installed (the pre-screen installs them):
+# ~0.9 s that converting units never uses.
+_UNUSED_BY_PINT = ("numpy", "dask")
+
+
 @lru_cache(maxsize=1)
 def _registry() -> Any:
-    # Building the registry parses UCUM's essence file (~0.5 s): once per process.
-    from ucumvert import PintUcumRegistry
-
+    """The UCUM registry, built once per process and only for a unit the precomputed table
+    does not hold (building it parses UCUM's essence file, ~0.5 s)."""
+    # numpy and dask are hidden from pint's import unless something already loaded them
+    # (then hiding would save nothing and could break their users).
+    hidden = [] if "pint" in sys.modules else [n for n in _UNUSED_BY_PINT if n not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail
+    try:
+        from ucumvert import PintUcumRegistry
+    finally:
+        for name in hidden:
+            sys.modules.pop(name, None)
     return PintUcumRegistry()
+
+
+class _Base(NamedTuple):
+    magnitude: float  # of one of this unit, in base units
+    dimension: frozenset[tuple[str, float]]
+
+
+@lru_cache(maxsize=1)
+def _table() -> Mapping[str, _Base]:
+    """The precomputed UCUM table (`ucum_table.py`): the registry's own answers for the
+    common units, so most processes never build the registry."""
+    raw = json.loads(TABLE_FILE.read_text(encoding="utf-8"))["units"]
+    return {
+        unit: _Base(float(row["magnitude"]), frozenset(row["dimension"].items()))
+        for unit, row in raw.items()
+    }
+
+
+def _shifted(
+    dimension: frozenset[tuple[str, float]], by: _Base, sign: int
+) -> frozenset[tuple[str, float]]:
+    """`dimension` multiplied (sign 1) or divided (sign -1) by `by`'s dimension."""
+    powers = dict(dimension)
+    for name, power in by.dimension:
+        powers[name] = powers.get(name, 0.0) + sign * power
+    return frozenset((name, power) for name, power in powers.items() if power != 0)
+
+
+def _table_factor(source: str, target: str, molar_mass: float | None) -> float | None:
+    """The conversion factor from the table, or None when a unit is not in it; raises
+    UnitError when both are and the dimensions cannot be bridged."""
+    table = _table()
+    a, b = table.get(source), table.get(target)
+    if a is None or b is None:
+        return None
+    if a.dimension == b.dimension:
+        return a.magnitude / b.magnitude
+    if molar_mass is not None:
+        # The same bridge as the registry path below: substance → mass multiplies by the
+        # molar mass, mass → substance divides by it, and the result must then agree.
+        per_mole = table["g/mol"]
+        names_a = {name for name, _ in a.dimension}
+        names_b = {name for name, _ in b.dimension}
+        forward = "[substance]" in names_a and "[mass]" in names_b
+        backward = not forward and "[mass]" in names_a and "[substance]" in names_b
+        if forward and _shifted(a.dimension, per_mole, 1) == b.dimension:
+            return a.magnitude * molar_mass * per_mole.magnitude / b.magnitude
+        if backward and _shifted(a.dimension, per_mole, -1) == b.dimension:
+            return a.magnitude / (molar_mass * per_mole.magnitude) / b.magnitude
+    raise UnitError(f"cannot convert {source!r} to {target!r}")
 
 
 def _aliases() -> Mapping[str, str]:
@@ -65,6 +132,8 @@ def normalize_unit(unit: str | None) -> str | None:
     # is counted, so they are dropped. Other annotations ({1.73_m2}) change the quantity and
     # are kept, which makes conversion refuse them.
     folded = _COUNT_ANNOTATION.sub("", folded) or folded
+    if folded in _table():
+        return folded
     try:
         _registry().from_ucum(folded)
     except Exception:  # ucumvert raises several parser/pint types for bad input
@@ -100,6 +169,13 @@ def conversion_factor(from_unit: str, to_unit: str, molar_mass: float | None = N
     # Units whose annotations differ are different quantities.
     if sorted(_ANNOTATION.findall(from_unit)) != sorted(_ANNOTATION.findall(to_unit)):
         raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}")
+    from_table = _table_factor(from_unit, to_unit, molar_mass)
+    if from_table is not None:
+        return from_table
+    return _registry_factor(from_unit, to_unit, molar_mass)
+
+
+def _registry_factor(from_unit: str, to_unit: str, molar_mass: float | None) -> float:
     ureg = _registry()
     try:
         source = ureg.from_ucum(from_unit)

@@ -40,26 +40,6 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-# pint (under ucumvert) imports numpy and dask at import whenever they are installed, and
-# the pre-screen installs them: ~0.9 s that converting one patient's units never uses.
-_UNUSED_BY_PINT = ("numpy", "dask")
-
-
-def _import_pint_lean() -> None:
-    """Import ucumvert/pint with numpy and dask hidden, unless something already loaded
-    them (then hiding would save nothing and could break their users)."""
-    if "pint" in sys.modules:
-        return
-    hidden = [name for name in _UNUSED_BY_PINT if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail
-    try:
-        import ucumvert  # noqa: F401
-    finally:
-        for name in hidden:
-            sys.modules.pop(name, None)
-
-
 def _fail(message: str) -> int:
     # One line whatever the message holds (exception texts may span several).
     print(f"trial-cds screen: error: {' '.join(message.split())}", file=sys.stderr)
@@ -67,7 +47,6 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    _import_pint_lean()
     from cds_hooks import screening
     from cds_hooks.eligibility import Engine
     from cds_hooks.trials import TrialDefinitionError

@@ -72,8 +72,33 @@ def test_screen_imports_no_heavy_module(tmp_path: Path) -> None:
     assert "scrt-capeox-serplulimab-rectal (NCT06850103, recruiting): likely_eligible" in (
         done.stdout
     )
-    # The import log really covers the screening path (engine, mappings, UCUM).
-    assert {"cds_hooks.eligibility.engine", "fhir_mappings.record", "ucumvert"} <= modules
+    # The import log really covers the screening path (engine, mappings, units); every
+    # unit this patient's labs use is in the precomputed UCUM table, so the UCUM registry
+    # (ucumvert/pint, most of a second to build) is never needed.
+    assert {"cds_hooks.eligibility.engine", "fhir_mappings.record", "fhir_mappings.units"} <= (
+        modules
+    )
+    assert top_level(modules) & {*HEAVY, "ucumvert", "pint"} == set()
+
+
+def test_unit_outside_the_table_builds_the_registry_without_numpy(tmp_path: Path) -> None:
+    bundle = json.loads(BUNDLE.read_text())
+    changed = 0
+    for entry in bundle["entry"]:
+        quantity = entry["resource"].get("valueQuantity")
+        if quantity and quantity.get("code") == "g/dL":
+            # 1 g/cL is 10 g/dL: valid UCUM, but not a unit the table holds.
+            quantity.update(value=quantity["value"] / 10, unit="g/cL", code="g/cL")
+            changed += 1
+    assert changed
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    modules, done = imported_by(tmp_path, "screen", str(path), "--as-of", "2026-03-02")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "scrt-capeox-serplulimab-rectal (NCT06850103, recruiting): likely_eligible" in (
+        done.stdout
+    )
+    assert "ucumvert" in modules
     assert top_level(modules) & set(HEAVY) == set()
 
 
