@@ -79,7 +79,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         elif not issuers:
             log.warning("no CDS_TRUSTED_ISSUERS configured: every hook call will be refused")
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        # Idle connections are let go after 4 s, before the 5 s after which common FHIR
+        # servers (Node's http default, many proxies are longer) close them on their side;
+        # the client also retries a GET once when a server dropped the connection anyway.
+        limits = httpx.Limits(
+            max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0
+        )
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
             store = make_store(settings.database_url, store_options(settings))
             # Never fails on the database: the hook works without it, readiness says why.

@@ -16,7 +16,9 @@ Errors are split the way callers act on them (`FhirError.kind`):
   dropped, so one huge page costs at most the budget in memory, not its size.
 Only 429/502/503/504 are retried (a GET is idempotent; 500 usually is a bug that a retry
 repeats), at most `retries` times, honouring a short Retry-After and never past the
-caller's deadline.
+caller's deadline. A connection the server dropped before answering (it closed an idle
+keep-alive connection just as we reused it: servers and load balancers time idle ones
+out on their own clock) is retried once at once, on a new connection.
 
 Nothing here logs: URLs carry patient ids, bodies carry patient data, headers the token.
 """
@@ -36,6 +38,10 @@ import httpx
 import orjson
 
 from fhir_mappings.bundle import next_link
+
+# The server closed the connection without (a whole) answer: what reusing a keep-alive
+# connection the server has just timed out looks like.
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 ErrorKind = Literal[
     "unauthorized",
@@ -220,6 +226,7 @@ class FhirClient:
             headers["Authorization"] = f"Bearer {self._token}"
         loop = asyncio.get_running_loop()
         attempt = 0
+        dropped_retried = False
         while True:
             timeout = self._timeout
             if deadline is not None:
@@ -243,6 +250,11 @@ class FhirClient:
                         body = await self._read_body(response)
             except httpx.TimeoutException as exc:
                 raise FhirError("timeout", None, "FHIR server timed out") from exc
+            except _DROPPED as exc:
+                if dropped_retried:
+                    raise FhirError("unreachable", None, "FHIR server unreachable") from exc
+                dropped_retried = True
+                continue
             except httpx.TransportError as exc:
                 raise FhirError("unreachable", None, "FHIR server unreachable") from exc
             if retry_in is None:

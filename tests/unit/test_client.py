@@ -392,8 +392,10 @@ def test_the_call_budget_spans_every_page_and_request() -> None:
 
     def big_page(request: httpx.Request) -> httpx.Response:
         n = int(request.url.params.get("page", "1"))
-        bundle = page([{"resourceType": "Observation", "id": str(n), "note": filler}],
-                      f"{BASE}/Observation?page={n + 1}")
+        bundle = page(
+            [{"resourceType": "Observation", "id": str(n), "note": filler}],
+            f"{BASE}/Observation?page={n + 1}",
+        )
         return httpx.Response(200, json=bundle)
 
     respx.get(f"{BASE}/Observation").mock(side_effect=big_page)
@@ -414,3 +416,34 @@ def test_the_call_budget_spans_every_page_and_request() -> None:
         True,
         "p",
     )
+
+
+@pytest.mark.parametrize(
+    "dropped",
+    [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadError("Connection reset by peer"),
+    ],
+)
+@respx.mock
+def test_connection_dropped_before_the_answer_is_retried_once(dropped: Exception) -> None:
+    # A server closing an idle keep-alive connection just as it is reused: the GET never
+    # reached it, so asking again on a new connection is safe, and a chart must not lose
+    # its data (412) to the connection pool's timing.
+    patient = {"resourceType": "Patient", "id": "p"}
+    route = respx.get(f"{BASE}/Patient/p").mock(
+        side_effect=[dropped, httpx.Response(200, json=patient)]
+    )
+    assert run(lambda c: c.read("Patient", "p")) == patient
+    assert route.call_count == 2
+
+
+@respx.mock
+def test_connection_dropped_twice_is_unreachable() -> None:
+    route = respx.get(f"{BASE}/Patient/p").mock(
+        side_effect=httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    )
+    with pytest.raises(FhirError) as caught:
+        run(lambda c: c.read("Patient", "p"))
+    assert caught.value.kind == "unreachable"
+    assert route.call_count == 2  # one retry, not a loop
