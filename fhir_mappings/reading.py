@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import replace
 from datetime import date
+from functools import lru_cache
 
 from fhir_mappings.derived import age_in_years
 from fhir_mappings.facts import (
@@ -50,6 +51,15 @@ def modality_of(
 ) -> str | None:
     """MR / CT / ES ... from the codes' sets, the category (DICOM modality, HL7 v2 0074)
     and the code's own text; CONFLICTING when they disagree; None when nothing says."""
+    return _modality(codes, category, text, terminology)
+
+
+# A chart repeats the same test (codes, category, name) many times: each combination is
+# read once per process (the text patterns are the costly part).
+@lru_cache(maxsize=8192)
+def _modality(
+    codes: frozenset[Code], category: frozenset[Code], text: str | None, terminology: Terminology
+) -> str | None:
     found: set[str] = set()
     for code_set in terminology.reading_sets(codes):
         if code_set.modality is not None:
@@ -106,10 +116,7 @@ def implausible(value: ObservationValue, code_set: CodeSet) -> str | None:
         return None  # coded answers are on their scale by construction
     shown = f"{_fmt(number)}{' ' + unit if unit else ''}"
     # The limits' source stays in the terminology data; the reason says what and where.
-    where = (
-        f"outside the physiological limits {_fmt(limits.low)}–{_fmt(limits.high)} "
-        f"{limits.unit}"
-    )
+    where = f"outside the physiological limits {_fmt(limits.low)}–{_fmt(limits.high)} {limits.unit}"
     if not math.isfinite(number):
         return f"implausible value: {shown} is not a finite number"
     # Sign and zero need no unit: a negative creatinine is impossible in any unit.
@@ -223,13 +230,28 @@ def refine_observation(
         for c in fact.components
     )
     age = _age_at(patient, fact.date)
+    ranges = (
+        applicable_ranges(fact.reference_ranges, age)
+        if fact.reference_ranges
+        else fact.reference_ranges
+    )
+    problem = "; ".join(problems) or None
+    modality = modality_of(fact.codes, fact.category, fact.display, terminology)
+    if (
+        value is fact.value
+        and problem == fact.problem
+        and modality == fact.modality
+        and ranges == fact.reference_ranges
+        and all(a is b for a, b in zip(components, fact.components, strict=True))
+    ):
+        return fact  # nothing to add: the usual case, and a copy costs a whole fact
     return replace(
         fact,
         value=value,
         components=components,
-        reference_ranges=applicable_ranges(fact.reference_ranges, age),
-        problem="; ".join(problems) or None,
-        modality=modality_of(fact.codes, fact.category, fact.display, terminology),
+        reference_ranges=ranges,
+        problem=problem,
+        modality=modality,
     )
 
 

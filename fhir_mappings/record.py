@@ -30,6 +30,7 @@ from fhir_mappings.patient import parse_patient
 from fhir_mappings.procedures import parse_procedure
 from fhir_mappings.reading import refine_observation, refine_report
 from fhir_mappings.reports import parse_report
+from fhir_mappings.selection import ObservationSelection
 from fhir_mappings.subjects import SubjectMatcher
 from fhir_mappings.terminology import Terminology, load_terminology
 
@@ -163,6 +164,7 @@ def build_record(
     fhir_base: str | None = None,
     patient_urls: Iterable[str] = (),
     terminology: Terminology | None = None,
+    observations_read: ObservationSelection | None = None,
 ) -> PatientRecord:
     """One patient's facts. Raises RecordError when there is no Patient resource, when there
     are several different ones, or when the Patient has no id (nothing could be matched
@@ -171,7 +173,9 @@ def build_record(
     A resource counts only when its subject (or patient) reference names this Patient; see
     `fhir_mappings.subjects`. `fhir_base` is the FHIR server the data came from and
     `patient_urls` the Patient's own Bundle entry fullUrl(s) (`patient_full_urls`).
-    `terminology` (default: the packaged one) reads answers, plausibility and modality."""
+    `terminology` (default: the packaged one) reads answers, plausibility and modality.
+    With `observations_read`, only the Observations it selects are read (the others no
+    rule would ever look at)."""
     terms = terminology or load_terminology()
     skipped: list[tuple[str, str]] = []
     given = []
@@ -221,6 +225,12 @@ def build_record(
         if bucket is None:
             continue
         resource_type = str(kind)
+        if (
+            observations_read is not None
+            and resource_type == "Observation"
+            and not observations_read.reads(resource)
+        ):
+            continue
         rid = _id(resource)
         if rid is None:
             skipped.append((f"{resource_type}/(no id)", "the resource has no id"))

@@ -65,15 +65,15 @@ def run(args: argparse.Namespace) -> int:
     except RecursionError:
         return _fail(f"{args.path}: JSON nested too deeply")
     try:
-        record = screening.record_from_bundle(raw)
+        engine = Engine.default(args.trials_dir)
+    except TrialDefinitionError as exc:
+        return _fail(str(exc))
+    try:
+        record = screening.record_from_bundle(raw, engine)
     except (BundleError, screening.UnusableRecord) as exc:
         return _fail(f"{args.path}: {exc}")
     except Exception as exc:  # input we failed to anticipate: one line, never a traceback
         return _fail(f"{args.path}: cannot read the Bundle ({type(exc).__name__}: {exc})")
-    try:
-        engine = Engine.default(args.trials_dir)
-    except TrialDefinitionError as exc:
-        return _fail(str(exc))
     unknown = [t for t in args.trials or () if t not in engine.trials]
     if unknown:
         known = ", ".join(sorted(engine.trials))

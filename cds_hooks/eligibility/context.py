@@ -126,6 +126,22 @@ class Screening:
                             components.setdefault(name, []).append((fact, component))
         return cls(record, as_of, terminology, observations, components, trial)
 
+    def for_trial(self, trial: str) -> Screening:
+        """The same screening for another trial: buckets and caches are shared (they do
+        not depend on the trial), only trial-scoped attestations see the new registry id."""
+        if trial == self.trial:
+            return self
+        return Screening(
+            self.record,
+            self.as_of,
+            self.terminology,
+            self.observations,
+            self.components,
+            trial,
+            self._conditions_cache,
+            self._latest_cache,
+        )
+
     def code_set(self, name: str) -> CodeSet:
         return self.terminology.code_set(name)
 

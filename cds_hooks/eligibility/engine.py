@@ -21,6 +21,7 @@ from cds_hooks.eligibility.results import (
 from cds_hooks.eligibility.rules import EVALUATORS, Outcome, evaluate
 from cds_hooks.trials import TrialDefinition, TrialDefinitionError, load_trials
 from fhir_mappings.facts import PatientRecord
+from fhir_mappings.selection import ObservationSelection
 from fhir_mappings.terminology import Terminology, load_terminology
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,16 @@ class Engine:
     def __init__(self, trials: Sequence[TrialDefinition], terminology: Terminology) -> None:
         self.terminology = terminology
         self.trials: Mapping[str, TrialDefinition] = {t.id: t for t in trials}
-        self._index: dict[str, CodeIndex] = {}
         for trial in trials:
             self._check(trial)
-            self._index[trial.id] = CodeIndex.build(
-                terminology, sorted(trial.observation_code_sets())
-            )
+        # One index over every trial's Observation code sets: a patient's results are
+        # bucketed once per screening, and every trial reads the same buckets (and the
+        # same cached searches: creatinine over 28 days is one search, however many
+        # trials ask).
+        names = sorted({n for t in trials for n in t.observation_code_sets()})
+        self._index = CodeIndex.build(terminology, names)
+        # The Observations any rule reads; the record need not hold the others.
+        self.observations_read = ObservationSelection.of(terminology.code_set(n) for n in names)
 
     def _check(self, trial: TrialDefinition) -> None:
         """Fail at start-up, not mid-request, if a definition names something unknown."""
@@ -85,14 +90,23 @@ class Engine:
         return cls(load_trials(trials_dir), load_terminology())
 
     def screen_trial(
-        self, trial: TrialDefinition, record: PatientRecord, as_of: date
+        self,
+        trial: TrialDefinition,
+        record: PatientRecord,
+        as_of: date,
+        shared: Screening | None = None,
     ) -> TrialResult:
-        screening = Screening.build(
-            record, as_of, self.terminology, self._index[trial.id], trial.registry_id
-        )
+        """One trial's results. `shared` is a screening of the same record and day for
+        another trial: its buckets and cached searches are reused."""
+        if shared is None:
+            shared = Screening.build(record, as_of, self.terminology, self._index)
+        screening = shared.for_trial(trial.registry_id)
+        windows: dict[int, Window] = {}
         results = []
         for criterion in trial.criteria:
-            window = Window(as_of, criterion.lookback_days)
+            window = windows.get(criterion.lookback_days)
+            if window is None:
+                window = windows[criterion.lookback_days] = Window(as_of, criterion.lookback_days)
             try:
                 rule = criterion.params if criterion.params is not None else criterion.rule
                 outcome = _safe(evaluate(rule, screening, window), criterion.role)
@@ -120,8 +134,9 @@ class Engine:
         unknown = [i for i in ids if i not in self.trials]
         if unknown:
             raise KeyError(f"unknown trial {unknown[0]!r}")
+        shared = Screening.build(record, as_of, self.terminology, self._index)
         return ScreeningResult(
             patient=record.patient.ref,
             as_of=as_of,
-            trials=tuple(self.screen_trial(self.trials[i], record, as_of) for i in ids),
+            trials=tuple(self.screen_trial(self.trials[i], record, as_of, shared) for i in ids),
         )

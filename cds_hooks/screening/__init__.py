@@ -32,13 +32,20 @@ def record_from(
     patient_id: str | None = None,
     fhir_base: str | None = None,
     patient_urls: Collection[str] = (),
+    engine: Engine | None = None,
 ) -> PatientRecord:
     """The patient's record; with `patient_id`, it must be that patient. `fhir_base` and
     `patient_urls` (the Patient's own Bundle fullUrls) are the other ways a resource may
-    name this patient as its subject."""
+    name this patient as its subject. With `engine`, Observations none of its rules read
+    are left out (they could not change a result, and reading them is most of the cost
+    of a long chart)."""
     try:
         record = build_record(
-            resources, unavailable=unavailable, fhir_base=fhir_base, patient_urls=patient_urls
+            resources,
+            unavailable=unavailable,
+            fhir_base=fhir_base,
+            patient_urls=patient_urls,
+            observations_read=engine.observations_read if engine is not None else None,
         )
     except RecordError as exc:
         raise UnusableRecord(f"patient data unusable: {exc}") from exc
@@ -47,10 +54,12 @@ def record_from(
     return record
 
 
-def record_from_bundle(bundle: Mapping[str, Any]) -> PatientRecord:
+def record_from_bundle(bundle: Mapping[str, Any], engine: Engine | None = None) -> PatientRecord:
     """One patient's record from a FHIR Bundle (CLI, batch). Raises BundleError or
     UnusableRecord."""
-    return record_from(resources_from_bundle(bundle), patient_urls=patient_full_urls(bundle))
+    return record_from(
+        resources_from_bundle(bundle), patient_urls=patient_full_urls(bundle), engine=engine
+    )
 
 
 def screen(

@@ -186,6 +186,7 @@ async def run_hook(
         unavailable=data.unavailable,
         patient_id=context["patientId"],
         fhir_base=body.get("fhirServer"),
+        engine=state.engine,
     )
     answer = await answer_hook(state, service, body, record)
     fields["cards"] = len(answer.cards)

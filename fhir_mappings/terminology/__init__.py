@@ -204,10 +204,23 @@ class Terminology:
                 for code in code_set.codes:
                     readers.setdefault(code, []).append(code_set)
         self._readers = MappingProxyType({k: tuple(v) for k, v in readers.items()})
+        # Charts repeat the same few codes (a year of creatinine results): each code
+        # combination is resolved once per process.
+        self._reading_cache: dict[frozenset[Code], tuple[CodeSet, ...]] = {}
 
     def reading_sets(self, codes: Iterable[Code]) -> tuple[CodeSet, ...]:
         """The code sets holding any of `codes` that carry reading rules (answers, limits,
         modality), without duplicates, in a stable order."""
+        if type(codes) is frozenset:
+            cached = self._reading_cache.get(codes)
+            if cached is None:
+                cached = self._reading_cache[codes] = self._find_reading_sets(codes)
+                if len(self._reading_cache) > 65536:  # unbounded code soup: start again
+                    self._reading_cache.clear()
+            return cached
+        return self._find_reading_sets(codes)
+
+    def _find_reading_sets(self, codes: Iterable[Code]) -> tuple[CodeSet, ...]:
         found: dict[str, CodeSet] = {}
         for code in codes:
             for code_set in self._readers.get(code, ()):

@@ -22,7 +22,9 @@ INACTIVE_CLINICAL = frozenset({"inactive", "resolved", "remission"})
 FINAL_REPORT_STATUSES = frozenset({"final", "amended", "corrected", "appended"})
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a screening builds several Outcomes per criterion, and a frozen dataclass
+# costs three times as much to construct. Rules never change one after returning it.
+@dataclass(slots=True)
 class Outcome:
     status: Status
     reason: str
