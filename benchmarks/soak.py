@@ -62,8 +62,18 @@ def service(tmp: Path) -> Iterator[tuple[str, int]]:
         "CDS_LOG_LEVEL": "WARNING",
         "CDS_STORE_TIMEOUT_SECONDS": "0.5",
     }
-    cmd = [sys.executable, "-m", "uvicorn", "cds_hooks.app:create_app", "--factory",
-           "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "cds_hooks.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
     with (tmp / "service.log").open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -168,10 +178,14 @@ async def soak(args: argparse.Namespace, base: str, pid: int, database: Path) ->
     lost = acknowledged - stored
     unacknowledged = stored - acknowledged
 
-    print(f"soak: {args.seconds:.0f} s, concurrency {args.concurrency}, fault {args.fault!r}, "
-          f"{sent} hook calls\n")
-    print(f"{'phase':<14} {'hook calls':>10} {'hook 200+cards':>14} {'hook other':>10} "
-          f"{'fb 200':>7} {'fb 503':>7} {'fb other':>8} {'readyz':>14}")
+    print(
+        f"soak: {args.seconds:.0f} s, concurrency {args.concurrency}, fault {args.fault!r}, "
+        f"{sent} hook calls\n"
+    )
+    print(
+        f"{'phase':<14} {'hook calls':>10} {'hook 200+cards':>14} {'hook other':>10} "
+        f"{'fb 200':>7} {'fb 503':>7} {'fb other':>8} {'readyz':>14}"
+    )
     failures = 0
     for name, phase in phases.items():
         ok = phase.hooks["200 with cards"]
@@ -179,13 +193,19 @@ async def soak(args: argparse.Namespace, base: str, pid: int, database: Path) ->
         other_feedback = sum(n for code, n in phase.feedback.items() if code not in (200, 503))
         failures += other_hooks + other_feedback
         ready = ", ".join(f"{code}×{n}" for code, n in sorted(phase.ready.items()))
-        print(f"{name:<14} {sum(phase.hooks.values()):>10} {ok:>14} {other_hooks:>10} "
-              f"{phase.feedback[200]:>7} {phase.feedback[503]:>7} {other_feedback:>8} "
-              f"{ready:>14}")
-    print(f"\nfeedback acknowledged {len(acknowledged)}, stored {len(stored)}: "
-          f"lost rows {len(lost)}, unacknowledged rows stored {len(unacknowledged)}")
-    print(f"RSS MB: start {rss[0]:.0f}, peak {max(rss):.0f}, end {rss[-1]:.0f} "
-          f"(end/start {rss[-1] / rss[0]:.2f})")
+        print(
+            f"{name:<14} {sum(phase.hooks.values()):>10} {ok:>14} {other_hooks:>10} "
+            f"{phase.feedback[200]:>7} {phase.feedback[503]:>7} {other_feedback:>8} "
+            f"{ready:>14}"
+        )
+    print(
+        f"\nfeedback acknowledged {len(acknowledged)}, stored {len(stored)}: "
+        f"lost rows {len(lost)}, unacknowledged rows stored {len(unacknowledged)}"
+    )
+    print(
+        f"RSS MB: start {rss[0]:.0f}, peak {max(rss):.0f}, end {rss[-1]:.0f} "
+        f"(end/start {rss[-1] / rss[0]:.2f})"
+    )
     print("store counters: " + ", ".join(f"{k} {v}" for k, v in counters.items()))
     refused = phases["store failing"].feedback[503]
     if not refused:
@@ -194,8 +214,9 @@ async def soak(args: argparse.Namespace, base: str, pid: int, database: Path) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="whole run (≤ 600)")
     parser.add_argument("--max-requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=8)

@@ -33,8 +33,21 @@ LAB_UNITS = {
 }
 
 
-def realistic_patient(pid: str = "bench", observations: int = 200) -> g.Persona:
-    """The likely-eligible persona plus a two-year lab history: ~`observations` in all."""
+# Results a real chart holds that no trial criterion reads: chemistry, lipids, vital signs
+# (LOINC, UCUM unit, typical value).
+UNRELATED_SERIES = [
+    ("2951-2", "mmol/L", 140), ("2823-3", "mmol/L", 4.2), ("2075-0", "mmol/L", 102),
+    ("2028-9", "mmol/L", 25), ("2345-7", "mg/dL", 95), ("3094-0", "mg/dL", 14),
+    ("17861-6", "mg/dL", 9.5), ("2093-3", "mg/dL", 190), ("2571-8", "mg/dL", 120),
+    ("2085-9", "mg/dL", 55), ("13457-7", "mg/dL", 110), ("8867-4", "/min", 72),
+    ("9279-1", "/min", 16), ("59408-5", "%", 98), ("8302-2", "cm", 172),
+    ("39156-5", "kg/m2", 24),
+]  # fmt: skip
+
+
+def realistic_patient(pid: str = "bench", observations: int = 200, unrelated: int = 0) -> g.Persona:
+    """The likely-eligible persona plus a two-year lab history: ~`observations` trial labs
+    in all, and `unrelated` more results no criterion reads (a long real chart)."""
     persona = g.base(pid)
     rng = random.Random(pid)
     extra = observations - sum(1 for r in persona.resources if r["resourceType"] == "Observation")
@@ -46,11 +59,37 @@ def realistic_patient(pid: str = "bench", observations: int = 200) -> g.Persona:
         # History entries as compact as EHR exports usually are: codes without display text.
         lab["code"] = {"coding": [{"system": code[0], "code": code[1]}]}
         lab["valueQuantity"].pop("unit", None)
+    for i in range(unrelated):
+        code, unit, typical = UNRELATED_SERIES[i % len(UNRELATED_SERIES)]
+        days = (i * 730) // max(unrelated, 1)
+        lab = persona.lab(
+            ("http://loinc.org", code, code),
+            round(typical * rng.uniform(0.9, 1.1), 1),
+            unit,
+            days_before=days,
+        )
+        lab["code"] = {"coding": [{"system": "http://loinc.org", "code": code}]}
     return persona
 
 
-def hook_body(persona: g.Persona) -> dict[str, Any]:
-    return g.hook_request(persona, "patient-view")
+def hook_body(persona: g.Persona, unrelated_in_prefetch: bool = False) -> dict[str, Any]:
+    """The patient-view request with every prefetch key filled. With
+    `unrelated_in_prefetch`, the Observation prefetch also carries the results no
+    criterion asks for, as an EHR does that answers the prefetch with the whole lab
+    history instead of the codes the template names."""
+    body = g.hook_request(persona, "patient-view")
+    if unrelated_in_prefetch:
+        unrelated = {code for code, _, _ in UNRELATED_SERIES}
+        extra = [
+            r
+            for r in persona.resources
+            if r["resourceType"] == "Observation" and r["code"]["coding"][0]["code"] in unrelated
+        ]
+        key = next(k for k in body["prefetch"] if k.lower().startswith("observation"))
+        body["prefetch"][key]["entry"].extend(
+            {"resource": r, "search": {"mode": "match"}} for r in extra
+        )
+    return body
 
 
 def _jitter(resource: dict[str, Any], rng: random.Random) -> None:

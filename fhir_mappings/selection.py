@@ -36,35 +36,43 @@ class ObservationSelection:
     def reads(self, resource: Mapping[str, Any]) -> bool:
         """False only when every coding of the Observation's code and components is
         readable and none is in a read code set."""
-        codings = _codings(resource.get("code"))
-        if codings is None:
+        if self._concept_read(resource.get("code")):
             return True
         components = resource.get("component")
-        if components is not None:
-            if type(components) is not list:
-                return True
-            for component in components:
-                more = _codings(component.get("code")) if type(component) is dict else None
-                if more is None:
-                    return True
-                codings.extend(more)
-        for coding in codings:
-            system, value = coding.get("system"), coding.get("code")
-            if type(system) is not str or type(value) is not str:
-                continue  # the parser ignores such a coding too: it cannot be matched
-            code = (system, value)
-            if code in self.codes or any(cs.matches_code(code) for cs in self.prefixed):
+        if components is None:
+            return False
+        if type(components) is not list:
+            return True
+        for component in components:
+            if type(component) is not dict or self._concept_read(component.get("code")):
                 return True
         return False
 
-
-def _codings(concept: Any) -> list[dict[str, Any]] | None:
-    """The codings of a CodeableConcept, or None when its shape is not plain JSON."""
-    if concept is None:
-        return []
-    if type(concept) is not dict:
-        return None
-    codings = concept.get("coding", [])
-    if type(codings) is not list or any(type(c) is not dict for c in codings):
-        return None
-    return list(codings)
+    def _concept_read(self, concept: Any) -> bool:
+        """True when a coding of this CodeableConcept is read, or when its shape is not
+        plain JSON (then the parser must see it and say what is wrong)."""
+        if concept is None:
+            return False
+        if type(concept) is not dict:
+            return True
+        codings = concept.get("coding")
+        if codings is None:
+            return False
+        if type(codings) is not list:
+            return True
+        codes = self.codes
+        for coding in codings:
+            if type(coding) is not dict:
+                return True
+            code = (coding.get("system"), coding.get("code"))
+            if code in codes:
+                return True
+            # (The parser ignores a coding without a string system and code, too.)
+            if (
+                self.prefixed
+                and type(code[0]) is str
+                and type(code[1]) is str
+                and any(cs.matches_code(code) for cs in self.prefixed)  # type: ignore[arg-type]
+            ):
+                return True
+        return False

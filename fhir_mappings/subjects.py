@@ -81,6 +81,8 @@ class SubjectMatcher:
         return self._why_not(reference.strip())
 
     def _why_not(self, reference: str) -> str | None:
+        if reference == self.ref:
+            return None  # "Patient/<id>": what nearly every resource says
         if reference.startswith("urn:"):
             if reference in self._urns:
                 return None
