@@ -117,7 +117,10 @@ async def answer_hook(
 ) -> HookAnswer:
     """Screen the record and build the hook's cards (filter, suppress, rank, cap)."""
     engine = state.engine
-    screening = screen(engine, record, state.settings.as_of or date.today())
+    # A trial that is not recruiting never gets a card: it is not screened here at all
+    # (`trial-cds screen` and the pre-screen still screen it, for the record).
+    recruiting = [t.id for t in engine.trials.values() if t.recruiting]
+    screening = screen(engine, record, state.settings.as_of or date.today(), recruiting)
     context = body["context"]
     key = patient_key(body.get("fhirServer"), context["patientId"], state.pseudonym_secret)
     # order-select: only the orders just selected can start a treatment; the rest of the
