@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from fhir_mappings.facts import UCUM, Code, Quantity, ReferenceRange
@@ -97,6 +98,9 @@ def quantity(raw: Any) -> Quantity | None:
     return Quantity(float(value), unit, comparator, significant_digits(value))
 
 
+# Labs repeat the same few values ("3.0", 140): each is counted once per process. `typed`
+# keeps 1 (one digit) apart from 1.0 (two, as written).
+@lru_cache(maxsize=8192, typed=True)
 def significant_digits(value: int | float | str) -> int | None:
     """Significant digits of a number as written: "6.2" → 2, "0.030" → 2, 150 → 3.
 
