@@ -20,8 +20,7 @@ import orjson
 
 from benchmarks.synth import population
 from cds_hooks.eligibility import Engine
-from fhir_mappings.bundle import resources_from_bundle
-from fhir_mappings.record import build_record
+from cds_hooks.screening import record_from_bundle
 from fixtures.generate import AS_OF
 
 TARGET = 5000.0
@@ -39,7 +38,7 @@ def screen_file(engine: Engine, path: Path) -> tuple[int, float, dict[str, int]]
     started = time.perf_counter()
     with path.open("rb") as lines:
         for line in lines:
-            record = build_record(resources_from_bundle(orjson.loads(line)))
+            record = record_from_bundle(orjson.loads(line), engine)
             for trial in engine.screen(record, AS_OF).trials:
                 statuses[trial.status] = statuses.get(trial.status, 0) + 1
             count += 1

@@ -8,8 +8,9 @@ a patient's resources spread over all of them. Then, for each size:
 - the pipeline: `run_prescreen` on a local Dask cluster (one worker process per core,
   started before the clock starts), wall time of the job, patients/s and patients/s/core,
   and the peak resident memory of every process (this one, the nanny and the workers);
-- the engine alone, one process, one core: read a patient's Bundle, `build_record`,
-  `Engine.screen` (the per-patient work of the pipeline without Dask, files or outputs).
+- the engine alone, one process, one core: read a patient's Bundle, `record_from_bundle`
+  (as `trial-cds screen` does), `Engine.screen` (the per-patient work of the pipeline
+  without Dask, files or outputs).
 
 Printed: scaling (throughput at the largest size ÷ at the smallest; linear = 1.00, target
 within 10 %), the engine's patients/s/core (target ≥ 5,000) and the pipeline's
@@ -41,8 +42,7 @@ import psutil
 from benchmarks.synth import population
 from cds_hooks.eligibility import Engine
 from cds_hooks.prescreen.pipeline import PrescreenOptions, default_workers, run_prescreen
-from fhir_mappings.bundle import resources_from_bundle
-from fhir_mappings.record import build_record
+from cds_hooks.screening import record_from_bundle
 from fixtures.generate import AS_OF
 
 FILES_PER_TYPE = 4
@@ -147,7 +147,7 @@ def engine_alone(engine: Engine, bundles_path: Path) -> tuple[int, float, float]
     started, cpu = time.perf_counter(), time.process_time()
     with bundles_path.open("rb") as lines:
         for line in lines:
-            engine.screen(build_record(resources_from_bundle(orjson.loads(line))), AS_OF)
+            engine.screen(record_from_bundle(orjson.loads(line), engine), AS_OF)
             count += 1
     return count, time.perf_counter() - started, time.process_time() - cpu
 
