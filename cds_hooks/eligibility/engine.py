@@ -95,9 +95,13 @@ class Engine:
         record: PatientRecord,
         as_of: date,
         shared: Screening | None = None,
+        *,
+        until_excluded: bool = False,
     ) -> TrialResult:
         """One trial's results. `shared` is a screening of the same record and day for
-        another trial: its buckets and cached searches are reused."""
+        another trial: its buckets and cached searches are reused. With `until_excluded`,
+        evaluation stops at the first criterion that excludes the patient: the status
+        (not eligible) is then known, and the result says it is incomplete."""
         if shared is None:
             shared = Screening.build(record, as_of, self.terminology, self._index)
         screening = shared.for_trial(trial.registry_id)
@@ -114,22 +118,32 @@ class Engine:
                 # A bug must not drop the patient or hide the other criteria.
                 log.exception("criterion %s of %s failed", criterion.id, trial.id)
                 outcome = Outcome(UNKNOWN, "could not be evaluated (internal error)")
-            results.append(
-                CriterionResult(
-                    criterion.id, outcome.status, outcome.reason, outcome.evidence, criterion.role
-                )
+            result = CriterionResult(
+                criterion.id, outcome.status, outcome.reason, outcome.evidence, criterion.role
             )
+            results.append(result)
+            if until_excluded and result.fails:
+                break
         return TrialResult(
             trial.id,
             trial_status(results, trial),
             tuple(results),
             registry=trial.registry_id,
             recruitment_status=trial.recruitment_status,
+            complete=len(results) == len(trial.criteria),
         )
 
     def screen(
-        self, record: PatientRecord, as_of: date, trial_ids: Sequence[str] | None = None
+        self,
+        record: PatientRecord,
+        as_of: date,
+        trial_ids: Sequence[str] | None = None,
+        *,
+        until_excluded: bool = False,
     ) -> ScreeningResult:
+        """Every trial's (or `trial_ids`') results. `until_excluded`: see `screen_trial`;
+        for callers that use only the results of trials the patient may be eligible for
+        (the hook: a trial the patient is excluded from gets no card and no report)."""
         ids = list(trial_ids) if trial_ids is not None else list(self.trials)
         unknown = [i for i in ids if i not in self.trials]
         if unknown:
@@ -138,5 +152,10 @@ class Engine:
         return ScreeningResult(
             patient=record.patient.ref,
             as_of=as_of,
-            trials=tuple(self.screen_trial(self.trials[i], record, as_of, shared) for i in ids),
+            trials=tuple(
+                self.screen_trial(
+                    self.trials[i], record, as_of, shared, until_excluded=until_excluded
+                )
+                for i in ids
+            ),
         )

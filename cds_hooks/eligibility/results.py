@@ -75,6 +75,9 @@ class TrialResult:
     criteria: tuple[CriterionResult, ...]
     registry: str = ""
     recruitment_status: str = "recruiting"
+    # False when screening stopped at the first excluding criterion (the status is final,
+    # the later criteria were not evaluated): never shown, never reported.
+    complete: bool = True
 
     def criterion(self, criterion_id: str) -> CriterionResult:
         return next(c for c in self.criteria if c.id == criterion_id)

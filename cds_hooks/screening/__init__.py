@@ -67,5 +67,7 @@ def screen(
     record: PatientRecord,
     as_of: date,
     trial_ids: Sequence[str] | None = None,
+    *,
+    until_excluded: bool = False,
 ) -> ScreeningResult:
-    return engine.screen(record, as_of, trial_ids)
+    return engine.screen(record, as_of, trial_ids, until_excluded=until_excluded)

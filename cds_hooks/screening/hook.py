@@ -62,7 +62,7 @@ def candidates(
     found = []
     for result in screening.trials:
         trial = engine.trials[result.trial]
-        if result.status == "not_eligible" or not trial.recruiting:
+        if result.status == "not_eligible" or not result.complete or not trial.recruiting:
             continue
         if not has_target_condition(record, trial, engine.terminology):
             continue
@@ -117,10 +117,13 @@ async def answer_hook(
 ) -> HookAnswer:
     """Screen the record and build the hook's cards (filter, suppress, rank, cap)."""
     engine = state.engine
-    # A trial that is not recruiting never gets a card: it is not screened here at all
-    # (`trial-cds screen` and the pre-screen still screen it, for the record).
+    # Only what can become a card is screened: a trial that is not recruiting is left out
+    # (`trial-cds screen` and the pre-screen still screen it), and a trial stops at the
+    # first criterion that excludes the patient (no card, no report needs the rest).
     recruiting = [t.id for t in engine.trials.values() if t.recruiting]
-    screening = screen(engine, record, state.settings.as_of or date.today(), recruiting)
+    screening = screen(
+        engine, record, state.settings.as_of or date.today(), recruiting, until_excluded=True
+    )
     context = body["context"]
     key = patient_key(body.get("fhirServer"), context["patientId"], state.pseudonym_secret)
     # order-select: only the orders just selected can start a treatment; the rest of the
