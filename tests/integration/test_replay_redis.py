@@ -91,8 +91,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 async def replicas(redis_url: str) -> AsyncIterator[tuple[RedisReplayCache, RedisReplayCache]]:
     # Two independent clients (two connection pools), as two service replicas would have.
-    a = RedisReplayCache.from_url(redis_url)
-    b = RedisReplayCache.from_url(redis_url)
+    # The service's 2 s socket timeouts are out of the way here: these tests are about what
+    # Redis decides, and 40 connections opened at once to a Redis on a loaded machine have
+    # taken longer than 2 s to be accepted. They wait for Redis's answers, however long.
+    a = RedisReplayCache(Redis.from_url(redis_url, socket_timeout=120, socket_connect_timeout=120))
+    b = RedisReplayCache(Redis.from_url(redis_url, socket_timeout=120, socket_connect_timeout=120))
     yield a, b
     await a.close()
     await b.close()
