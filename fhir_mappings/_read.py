@@ -35,8 +35,33 @@ def as_list(value: Any) -> list[Any]:
     return value if type(value) is list or isinstance(value, list) else []
 
 
+# Code systems as real feeds name them → the canonical URI the code sets use. FHIR R4 asks
+# for the canonical URI, but data converted from HL7 v2/CDA often carries the system's
+# HL7 OID (urn:oid:…), and some feeds write the URI with https or a trailing slash. Source:
+# HL7 terminology (terminology.hl7.org) identifier lists of each code system.
+_CANONICAL_SYSTEMS = {
+    "urn:oid:2.16.840.1.113883.6.1": "http://loinc.org",
+    "https://loinc.org": "http://loinc.org",
+    "http://loinc.org/": "http://loinc.org",
+    "urn:oid:2.16.840.1.113883.6.96": "http://snomed.info/sct",
+    "https://snomed.info/sct": "http://snomed.info/sct",
+    "http://snomed.info/sct/": "http://snomed.info/sct",
+    "urn:oid:2.16.840.1.113883.6.88": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "urn:oid:2.16.840.1.113883.6.90": "http://hl7.org/fhir/sid/icd-10-cm",
+    "urn:oid:2.16.840.1.113883.6.3": "http://hl7.org/fhir/sid/icd-10",
+    "urn:oid:2.16.840.1.113883.6.73": "http://www.whocc.no/atc",
+    "urn:oid:2.16.840.1.113883.6.8": "http://unitsofmeasure.org",
+}
+
+
+def canonical_system(system: str) -> str:
+    """The code system URI the code sets use for `system` (itself when not an alias)."""
+    return _CANONICAL_SYSTEMS.get(system, system)
+
+
 def codes_of(concept: Any) -> frozenset[Code]:
-    """Every (system, code) in a CodeableConcept (or a list of them)."""
+    """Every (system, code) in a CodeableConcept (or a list of them), with the system's
+    canonical URI."""
     if concept is None:
         return _NO_CODES
     concepts = concept if type(concept) is list else (concept,)
@@ -50,7 +75,7 @@ def codes_of(concept: Any) -> frozenset[Code]:
                 coding = as_dict(coding)
             system, code = coding.get("system"), coding.get("code")
             if type(system) is str and type(code) is str:
-                found.add((system, code))
+                found.add((_CANONICAL_SYSTEMS.get(system, system), code))
     return frozenset(found)
 
 
@@ -88,7 +113,8 @@ def quantity(raw: Any) -> Quantity | None:
         raise BadValue(f"quantity value {value!r} is not a number")
     unit: str | None = None
     code = raw.get("code")
-    if isinstance(code, str) and code and raw.get("system", UCUM) == UCUM:
+    system = raw.get("system", UCUM)
+    if isinstance(code, str) and code and type(system) is str and canonical_system(system) == UCUM:
         unit = code
     elif isinstance(raw.get("unit"), str):
         unit = raw["unit"]

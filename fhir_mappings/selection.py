@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_mappings._read import canonical_system
 from fhir_mappings.facts import Code
 from fhir_mappings.terminology import CodeSet
 
@@ -64,7 +65,8 @@ class ObservationSelection:
         for coding in codings:
             if type(coding) is not dict:
                 return True
-            code = (coding.get("system"), coding.get("code"))
+            system = coding.get("system")
+            code = (canonical_system(system) if type(system) is str else system, coding.get("code"))
             if code in codes:
                 return True
             # (The parser ignores a coding without a string system and code, too.)

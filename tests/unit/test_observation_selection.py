@@ -96,3 +96,63 @@ def test_unread_observations_are_not_in_the_record(engine: Engine) -> None:
     assert "Observation/cholesterol-1" in {o.ref for o in everything.observations}
     assert "Observation/cholesterol-1" not in {o.ref for o in selected.observations}
     assert len(selected.observations) == len(everything.observations) - 1
+
+
+@pytest.mark.parametrize(
+    ("alias", "canonical"),
+    [
+        ("urn:oid:2.16.840.1.113883.6.1", "http://loinc.org"),
+        ("https://loinc.org", "http://loinc.org"),
+        ("http://loinc.org/", "http://loinc.org"),
+    ],
+)
+def test_a_loinc_alias_is_read_and_counts_like_the_canonical_uri(
+    engine: Engine, alias: str, canonical: str
+) -> None:
+    # Data converted from HL7 v2/CDA names LOINC by its OID: the creatinine must still be
+    # selected, parsed with the canonical system and decide the criterion as before.
+    path = ROOT / "fixtures/patients/likely_eligible/bundle.json"
+    bundle = json.loads(path.read_text())
+    as_of = date(2026, 3, 2)
+    expected = engine.screen(record_from_bundle(bundle), as_of).to_json()
+    renamed = 0
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] != "Observation":
+            continue
+        for c in resource.get("code", {}).get("coding", []):
+            if c.get("system") == canonical:
+                c["system"] = alias
+                renamed += 1
+        quantity = resource.get("valueQuantity")
+        if quantity and quantity.get("system") == "http://unitsofmeasure.org":
+            quantity["system"] = "urn:oid:2.16.840.1.113883.6.8"
+    assert renamed
+    selection = engine.observations_read
+    assert all(
+        selection.reads(e["resource"])
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["code"]["coding"][0]["system"] == alias
+        and (canonical, e["resource"]["code"]["coding"][0]["code"]) in selection.codes
+    )
+    assert engine.screen(record_from_bundle(bundle, engine), as_of).to_json() == expected
+
+
+def test_codes_of_names_every_system_by_its_canonical_uri() -> None:
+    from fhir_mappings._read import codes_of
+
+    concept = {
+        "coding": [
+            {"system": "urn:oid:2.16.840.1.113883.6.96", "code": "254582000"},
+            {"system": "urn:oid:2.16.840.1.113883.6.88", "code": "1364430"},
+            {"system": "urn:oid:2.16.840.1.113883.6.90", "code": "C20"},
+            {"system": "http://example.org/local", "code": "X1"},
+        ]
+    }
+    assert codes_of(concept) == {
+        ("http://snomed.info/sct", "254582000"),
+        ("http://www.nlm.nih.gov/research/umls/rxnorm", "1364430"),
+        ("http://hl7.org/fhir/sid/icd-10-cm", "C20"),
+        ("http://example.org/local", "X1"),  # unknown systems are kept as they are
+    }
