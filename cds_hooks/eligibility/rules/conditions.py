@@ -40,7 +40,6 @@ def _unavailable(s: Screening) -> Outcome | None:
 
 
 # --------------------------------------------------------------------------- diagnosis
-@rule(Diagnosis)
 def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -166,7 +165,6 @@ def outside_window(condition: ConditionFact, window: Window, label: str) -> Outc
 
 
 # --------------------------------------------------------------------------- presence
-@rule(ConditionPresent)
 def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -236,7 +234,6 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
     )
 
 
-@rule(Histology)
 def histology(p: Histology, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -286,7 +283,6 @@ def _group(c: ConditionFact, s: Screening, names: list[str], group_set: str) -> 
     return group
 
 
-@rule(DistinctCount)
 def distinct_count(p: DistinctCount, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -340,7 +336,6 @@ def _coded(fact: ObservationFact | None, values: object) -> bool:
     return fact is not None and values.matches(fact.value.codes)  # type: ignore[attr-defined]
 
 
-@rule(Oligometastases)
 def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -465,3 +460,12 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         f"{site_text}, {lesions} lesions (≤ {p.max_sites} sites, ≤ {p.max_lesions} lesions)",
         ev,
     )
+
+
+# Registered here, not with a decorator on each function: mutation testing (scripts/mutate)
+# leaves decorated functions unmutated, and these bodies decide the criteria.
+rule(Diagnosis)(diagnosis)
+rule(ConditionPresent)(condition)
+rule(Histology)(histology)
+rule(DistinctCount)(distinct_count)
+rule(Oligometastases)(oligometastases)

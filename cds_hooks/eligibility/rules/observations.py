@@ -115,7 +115,6 @@ def latest_component(
 
 
 # --------------------------------------------------------------------------- thresholds
-@rule(LabThreshold)
 def lab_threshold(p: LabThreshold, s: Screening, window: Window) -> Outcome:
     if p.component is not None:
         found = latest_component(s, p.component, window)
@@ -165,7 +164,6 @@ def _pick_range(ranges: Sequence[ReferenceRange], sex: str | None) -> ReferenceR
     return None
 
 
-@rule(LabUlnMultiple)
 def lab_uln_multiple(p: LabUlnMultiple, s: Screening, window: Window) -> Outcome:
     return latest_decides(p.label, p.code_set, s, window, lambda f: _uln_one(p, s, f))
 
@@ -235,7 +233,6 @@ def _uln_one(p: LabUlnMultiple, s: Screening, fact: ObservationFact) -> Outcome:
 
 
 # --------------------------------------------------------------------------- grades
-@rule(OrdinalGrade)
 def ordinal_grade(p: OrdinalGrade, s: Screening, window: Window) -> Outcome:
     label, below, suffix = p.label, p.below, p.grade_suffix
     code_set = s.code_set(p.code_set)
@@ -298,7 +295,6 @@ def _latest_value(
     return candidate.fact, candidate.fact.value
 
 
-@rule(CodedValue)
 def coded_value(p: CodedValue, s: Screening, window: Window) -> Outcome:
     found = _latest_value(s, p.code_set, p.component, window)
     if isinstance(found, str):
@@ -317,7 +313,6 @@ def coded_value(p: CodedValue, s: Screening, window: Window) -> Outcome:
     return Outcome(UNKNOWN, f"{p.label}: {why} ({fact.ref}, {day(fact)})", evidence)
 
 
-@rule(OrderedCategory)
 def ordered_category(p: OrderedCategory, s: Screening, window: Window) -> Outcome:
     candidate = s.latest(p.code_set, window)
     if candidate.fact is None:
@@ -356,7 +351,6 @@ def ordered_category(p: OrderedCategory, s: Screening, window: Window) -> Outcom
 
 
 # --------------------------------------------------------------------------- imaging
-@rule(MeasurableDisease)
 def measurable_disease(p: MeasurableDisease, s: Screening, window: Window) -> Outcome:
     flag_search = s.latest(p.flag_code_set, window)
     flag = flag_search.fact
@@ -413,7 +407,6 @@ def _protein(name: str) -> str:
     return name.rpartition("_")[2].upper()
 
 
-@rule(MsiMmr)
 def msi_mmr(p: MsiMmr, s: Screening, window: Window) -> Outcome:
     if (why := s.unavailable("Observation")) is not None:
         return Outcome(UNKNOWN, f"Observations could not be retrieved ({why})")
@@ -480,3 +473,14 @@ def msi_mmr(p: MsiMmr, s: Screening, window: Window) -> Outcome:
     if missing:
         parts.append("MMR immunohistochemistry incomplete: " + ", ".join(missing) + " not reported")
     return Outcome(UNKNOWN, "; ".join(parts), unique)
+
+
+# Registered here, not with a decorator on each function: mutation testing (scripts/mutate)
+# leaves decorated functions unmutated, and these bodies decide the criteria.
+rule(LabThreshold)(lab_threshold)
+rule(LabUlnMultiple)(lab_uln_multiple)
+rule(OrdinalGrade)(ordinal_grade)
+rule(CodedValue)(coded_value)
+rule(OrderedCategory)(ordered_category)
+rule(MeasurableDisease)(measurable_disease)
+rule(MsiMmr)(msi_mmr)
