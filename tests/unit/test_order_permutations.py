@@ -158,10 +158,11 @@ def test_the_time_of_day_orders_results_of_one_day_to_the_second() -> None:
         hb(1.0, oid="a", day="2026-02-02T08:15:01Z"),
         hb(2.0, oid="b", day="2026-02-02T08:15:00Z"),
         hb(3.0, oid="c", day="2026-02-02T08:14:59Z"),
-        hb(4.0, oid="d", day="2026-02-02T07:59:59Z"),
+        hb(4.0, oid="d", day="2026-02-02T08:00:00Z"),
+        hb(5.0, oid="e", day="2026-02-02T07:59:59Z"),
     ]
     for order in permutations(results):
-        assert kept_values([PATIENT, *order]) == [1.0, 2.0, 3.0, 4.0]
+        assert kept_values([PATIENT, *order]) == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 def test_a_timed_result_comes_before_an_untimed_one_of_the_same_day() -> None:
