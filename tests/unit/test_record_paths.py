@@ -104,3 +104,18 @@ def test_a_parser_failure_is_listed_with_its_type() -> None:
     record = build_record([PATIENT, bad, obs("good", "2026-02-02")])
     assert [o.ref for o in record.observations] == ["Observation/good"]
     assert record.skipped == (("Observation/bad", "unreadable (RuntimeError)"),)
+
+
+def test_procedures_are_read_into_the_record_newest_first() -> None:
+    def procedure(pid: str, performed: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Procedure",
+            "id": pid,
+            "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "33195004"}]},
+            "performedDateTime": performed,
+        }
+
+    record = build_record([PATIENT, procedure("old", "2024-01-01"), procedure("new", "2025-06-01")])
+    assert [p.ref for p in record.procedures] == ["Procedure/new", "Procedure/old"]
