@@ -257,9 +257,10 @@ def ordinal_grade(p: OrdinalGrade, s: Screening, window: Window) -> Outcome:
             return Outcome(
                 UNKNOWN, f"{label}: {exc} ({fact.ref}, {day(fact)})", (obs_evidence(fact),)
             )
-        if value.quantity.comparator in ("<", "<="):
-            amount -= 1e-9
-        elif value.quantity.comparator in (">", ">="):
+        comparator = value.quantity.comparator
+        if comparator == "<":
+            amount -= 1e-9  # the grade of the largest value it allows
+        elif comparator in (">", ">="):
             return Outcome(
                 UNKNOWN, f"{label}: open-ended value ({fact.ref})", (obs_evidence(fact),)
             )
@@ -269,7 +270,14 @@ def ordinal_grade(p: OrdinalGrade, s: Screening, window: Window) -> Outcome:
                 break
         if value.quantity.value == 0:
             grade = 0
-        text = f"{fmt(value.quantity.value)} {value.quantity.unit}"
+        text = f"{comparator or ''}{fmt(value.quantity.value)} {value.quantity.unit}"
+        if comparator is not None and grade is not None and grade >= below:
+            # "<300 mg/dL" is any grade up to 2+: below the limit or not, it cannot say.
+            return Outcome(
+                UNKNOWN,
+                f"{label} {text} on {day(fact)} may be below or above {fmt(below)}{suffix}",
+                (Evidence(fact.ref, text, None, day(fact), f"grade {fmt(grade)} at most"),),
+            )
     if grade is None:
         return Outcome(
             UNKNOWN,
