@@ -1,0 +1,429 @@
+"""Each path of the presence, count, history and attestation rules, checked whole: status,
+the reason a clinician reads, and every piece of evidence (reference, value, date, note).
+A rule that decides right for the wrong reason, or cites the wrong resource, fails here."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+from cds_hooks.eligibility.results import Evidence
+from fhir_mappings.facts import (
+    ICDO3,
+    LOINC,
+    AllergyFact,
+    DiagnosticReportFact,
+    ObservationComponent,
+    ObservationFact,
+    ObservationValue,
+    PatientFact,
+    PatientRecord,
+    ProcedureFact,
+)
+from tests.unit.test_engine_rules import AS_OF, cond, day, obs
+from tests.unit.test_rules_generic import (
+    ALLERGY,
+    BREASTFEEDING,
+    DERIVED_ANC,
+    EBRT,
+    FEEDING,
+    LIVER,
+    LUNG,
+    NEUT,
+    OXALIPLATIN,
+    PROSTATE,
+    RADIOTHERAPY,
+    RECTAL,
+    SIGNET,
+    SITES,
+    WBC,
+    malignancy,
+    rec,
+    run,
+)
+
+TODAY = AS_OF.isoformat()
+
+
+# --------------------------------------------------------------------------- sex
+def sex_record(gender: str | None, birth: date | None = date(1960, 5, 1)) -> PatientRecord:
+    return PatientRecord(patient=PatientFact("Patient/p", birth, "day" if birth else None, gender))
+
+
+SEX = {"type": "sex", "label": "Sex", "sex": "female"}
+
+
+def test_sex_outcomes() -> None:
+    met = run(SEX, sex_record("female"))
+    assert (met.status, met.reason) == ("met", "Sex: female")
+    assert met.evidence == (
+        Evidence("Patient/p", "female", None, "1960-05-01", "administrative gender"),
+    )
+    other = run(SEX, sex_record("male", birth=None))
+    assert (other.status, other.reason) == ("not_met", "Sex: not applicable (male)")
+    assert other.evidence == (Evidence("Patient/p", "male", None, TODAY, "administrative gender"),)
+    for gender, shown in (("unknown", "unknown"), ("other", "other"), (None, "not recorded")):
+        unknown = run(SEX, sex_record(gender))
+        assert (unknown.status, unknown.reason) == (
+            "unknown",
+            f"Sex: administrative sex is {shown}",
+        )
+        assert unknown.evidence == ()
+
+
+# --------------------------------------------------------------------------- condition
+def test_condition_outcomes() -> None:
+    prostate = cond(PROSTATE, days=400)
+    met = run(malignancy(), rec(conditions=(prostate,)), lookback=1826)
+    assert (met.status, met.reason) == ("met", f"Other malignancy: condition on {day(400)}, active")
+    assert met.evidence == (Evidence(prostate.ref, PROSTATE[1], None, day(400).isoformat(), None),)
+
+    old = cond(PROSTATE, days=2500)
+    before = run(malignancy(), rec(conditions=(old,)), lookback=1826)
+    assert before.status == "not_met"
+    assert before.reason == (
+        f"Other malignancy: only {old.ref} on {day(2500)}, more than 1826 days ago"
+    )
+    assert before.evidence == (
+        Evidence(old.ref, PROSTATE[1], None, day(2500).isoformat(), "before the 1826-day window"),
+    )
+
+    undated = cond(PROSTATE, days=None)
+    result = run(malignancy(), rec(conditions=(undated,)))
+    assert result.reason == f"Other malignancy: {undated.ref} on record without a date"
+    assert result.evidence == (Evidence(undated.ref, PROSTATE[1], None, None, None),)
+
+    clear = run(malignancy(), rec(conditions=(cond(RECTAL),)))
+    assert (clear.status, clear.reason) == (
+        "not_met",
+        "No other malignancy among 1 condition reviewed",
+    )
+    assert clear.evidence == (
+        Evidence("Condition?patient=p", 1, None, TODAY, "condition reviewed on the screening date"),
+    )
+
+
+def test_condition_active_only_outcomes() -> None:
+    ibd = {
+        "type": "condition",
+        "label": "Active IBD",
+        "code_sets": ["inflammatory_bowel_disease_dx"],
+        "active_only": True,
+        "absence": "not_met",
+    }
+    crohn = ("http://hl7.org/fhir/sid/icd-10-cm", "K50.90")
+    no_status = cond(crohn, clinical=None)
+    unclear = run(ibd, rec(conditions=(no_status,)))
+    assert unclear.status == "unknown"
+    assert unclear.reason == (
+        f"Active IBD: {no_status.ref} on record without a clinical status (active or not?)"
+    )
+    assert [e.reference for e in unclear.evidence] == [no_status.ref]
+    resolved = run(ibd, rec(conditions=(cond(crohn, clinical="resolved"),)))
+    assert (resolved.status, resolved.reason) == (
+        "not_met",
+        "No active IBD among 1 condition reviewed",
+    )
+    recent = cond(crohn, clinical="relapse", days=5)
+    met = run(ibd, rec(conditions=(recent, cond(crohn, clinical="resolved"))))
+    assert met.reason == f"Active IBD: condition on {day(5)}, relapse"
+
+
+def test_condition_with_its_own_window() -> None:
+    mi = {
+        "type": "condition",
+        "label": "MI in 6 months",
+        "code_sets": ["myocardial_infarction_dx"],
+        "active_only": False,
+        "within_days": 183,
+        "absence": "not_met",
+    }
+    infarct = ("http://hl7.org/fhir/sid/icd-10-cm", "I21.9")
+    assert run(mi, rec(conditions=(cond(infarct, days=183),)), lookback=10).status == "met"
+    result = run(mi, rec(conditions=(cond(infarct, days=184),)), lookback=10)
+    assert result.status == "not_met"
+    assert result.reason.endswith("more than 183 days ago")
+
+
+# --------------------------------------------------------------------------- counts
+def test_distinct_count_outcomes() -> None:
+    liver, lung = cond(LIVER, days=10), cond(LUNG, days=20)
+    two = run(SITES, rec(conditions=(liver, lung)))
+    assert two.status == "met"
+    assert two.reason == "Metastatic sites: 2 (liver, lung) ≤ 2"
+    assert [e.reference for e in two.evidence] == [liver.ref, lung.ref]
+    one = run({**SITES, "op": ">="}, rec(conditions=(liver,)))
+    assert (one.status, one.reason) == ("not_met", "Metastatic sites: 1 (liver) < 2")
+
+    old = cond(LIVER, days=4000)
+    outside = run(SITES, rec(conditions=(liver, old)))
+    assert outside.status == "unknown"
+    assert outside.reason == (
+        "Metastatic sites: 1 record(s) undated or outside the 3650-day window"
+    )
+    assert [e.reference for e in outside.evidence] == [liver.ref, old.ref]
+
+    unplaced = cond(("http://hl7.org/fhir/sid/icd-10-cm", "C79.9"), days=10)
+    site = run(SITES, rec(conditions=(liver, unplaced)))
+    assert site.reason == f"Metastatic sites: the site of {unplaced.ref} cannot be determined"
+    assert [e.reference for e in site.evidence] == [liver.ref, unplaced.ref]
+
+    none = run(SITES, rec())
+    assert (none.status, none.reason, none.evidence) == (
+        "unknown",
+        "Metastatic sites: none on record",
+        (),
+    )
+    resolved = run(SITES, rec(conditions=(cond(LIVER, clinical="resolved"),)))
+    assert resolved.reason == "Metastatic sites: none on record"
+
+
+def test_a_body_site_places_an_unspecified_metastasis() -> None:
+    liver_site = frozenset({("http://snomed.info/sct", "10200004")})
+    placed = cond(("http://hl7.org/fhir/sid/icd-10-cm", "C79.9"), days=10, body_sites=liver_site)
+    result = run(SITES, rec(conditions=(placed,)))
+    assert result.status == "met"
+    assert result.reason == "Metastatic sites: 1 (liver) ≤ 2"
+
+
+# --------------------------------------------------------------------------- histology
+SIGNET_RING = frozenset({(ICDO3, "8490/3")})
+ADENO = frozenset({(ICDO3, "8140/3")})
+
+
+def test_histology_outcomes() -> None:
+    signet = cond(RECTAL, histology=SIGNET_RING)
+    met = run(SIGNET, rec(conditions=(signet,)))
+    assert (met.status, met.reason) == (
+        "met",
+        f"Signet ring: recorded in {signet.ref} on {day(60)}",
+    )
+    assert met.evidence == (
+        Evidence(signet.ref, RECTAL[1], None, day(60).isoformat(), "histology"),
+    )
+    adeno = cond(RECTAL, histology=ADENO)
+    other = run(SIGNET, rec(conditions=(adeno,)))
+    assert (other.status, other.reason) == (
+        "not_met",
+        f"Signet ring: not the histology recorded in {adeno.ref} on {day(60)}",
+    )
+    none = run(SIGNET, rec(conditions=(cond(RECTAL),)))
+    assert none.reason == "Signet ring: no histology recorded on the diagnosis or a report"
+    inactive = run(
+        SIGNET, rec(conditions=(cond(RECTAL, histology=SIGNET_RING, clinical="resolved"),))
+    )
+    assert inactive.status == "unknown"
+
+
+def report(
+    status: str = "final", codes: frozenset[tuple[str, str]] = SIGNET_RING
+) -> DiagnosticReportFact:
+    return DiagnosticReportFact(
+        "DiagnosticReport/r", frozenset(), status, day(20), "signet ring cell carcinoma", codes
+    )
+
+
+def test_histology_from_a_report() -> None:
+    met = run(SIGNET, rec(conditions=(cond(RECTAL),), reports=(report(),)))
+    assert met.reason == f"Signet ring: recorded in DiagnosticReport/r on {day(20)}"
+    assert met.evidence == (
+        Evidence(
+            "DiagnosticReport/r",
+            "signet ring cell carcinoma",
+            None,
+            day(20).isoformat(),
+            "pathology conclusion",
+        ),
+    )
+    preliminary = run(SIGNET, rec(conditions=(cond(RECTAL),), reports=(report("preliminary"),)))
+    assert preliminary.status == "unknown"
+    down = rec(
+        conditions=(cond(RECTAL),), reports=(report(),), unavailable={"DiagnosticReport": "x"}
+    )
+    assert run(SIGNET, down).status == "unknown"
+    # The diagnosis's own histology is read before reports.
+    both = run(SIGNET, rec(conditions=(cond(RECTAL, histology=ADENO),), reports=(report(),)))
+    assert both.status == "met"
+    assert both.evidence[0].reference == "DiagnosticReport/r"
+
+
+# --------------------------------------------------------------------------- history
+def test_procedure_history_outcomes() -> None:
+    done = ProcedureFact("Procedure/x", frozenset({EBRT}), "completed", day(300), display="EBRT")
+    met = run(RADIOTHERAPY, rec(procedures=(done,)), lookback=36500)
+    assert (met.status, met.reason) == (
+        "met",
+        f"Prior radiotherapy: EBRT on {day(300)} (completed)",
+    )
+    assert met.evidence == (
+        Evidence("Procedure/x", "EBRT", None, day(300).isoformat(), "completed"),
+    )
+    nameless = ProcedureFact("Procedure/y", frozenset({EBRT}), "in-progress", day(3))
+    assert run(RADIOTHERAPY, rec(procedures=(nameless,))).reason == (
+        f"Prior radiotherapy: Procedure/y on {day(3)} (in-progress)"
+    )
+    undated = ProcedureFact("Procedure/z", frozenset({EBRT}), "completed", None)
+    result = run(RADIOTHERAPY, rec(procedures=(undated,)))
+    assert (result.status, result.reason) == (
+        "unknown",
+        "Prior radiotherapy: Procedure/z on record without a date",
+    )
+    assert result.evidence == (Evidence("Procedure/z", None, None, None, "completed"),)
+    before = run(RADIOTHERAPY, rec(procedures=(done,)), lookback=100)
+    assert (before.status, before.reason) == (
+        "not_met",
+        "No prior radiotherapy among 1 procedure reviewed",
+    )
+    assert before.evidence == (
+        Evidence("Procedure?patient=p", 1, None, TODAY, "procedure reviewed on the screening date"),
+    )
+    down = run(RADIOTHERAPY, rec(unavailable={"Procedure": "HTTP 503"}))
+    assert down.reason == "Procedures could not be retrieved (HTTP 503)"
+
+
+def allergy(codes: frozenset[tuple[str, str]], **kw: object) -> AllergyFact:
+    fields: dict[str, object] = {
+        "ref": "AllergyIntolerance/a",
+        "codes": codes,
+        "clinical_status": "active",
+        "verification_status": "confirmed",
+        "date": day(800),
+        "display": "oxaliplatin",
+    }
+    fields.update(kw)
+    return AllergyFact(**fields)  # type: ignore[arg-type]
+
+
+def test_allergy_outcomes() -> None:
+    met = run(ALLERGY, rec(allergies=(allergy(frozenset({OXALIPLATIN})),)))
+    assert (met.status, met.reason) == (
+        "met",
+        f"Allergy to the therapy: oxaliplatin (recorded {day(800)})",
+    )
+    assert met.evidence == (
+        Evidence("AllergyIntolerance/a", "oxaliplatin", None, day(800).isoformat(), "active"),
+    )
+    undated = allergy(frozenset({OXALIPLATIN}), date=None, display=None)
+    today = run(ALLERGY, rec(allergies=(undated,)))
+    assert (today.status, today.reason) == (
+        "met",
+        f"Allergy to the therapy: AllergyIntolerance/a (recorded {TODAY})",
+    )
+    assert today.evidence == (Evidence("AllergyIntolerance/a", None, None, TODAY, "active"),)
+    for status in ("inactive", "resolved"):
+        gone = run(
+            ALLERGY, rec(allergies=(allergy(frozenset({OXALIPLATIN}), clinical_status=status),))
+        )
+        assert (gone.status, gone.reason) == (
+            "not_met",
+            "No allergy to the therapy among 0 allergy records reviewed",
+        )
+    for verification in ("refuted", "entered-in-error"):
+        refuted = allergy(frozenset({OXALIPLATIN}), verification_status=verification)
+        assert run(ALLERGY, rec(allergies=(refuted,))).status == "not_met"
+    uncoded = run(ALLERGY, rec(allergies=(allergy(frozenset()),)))
+    assert (uncoded.status, uncoded.reason) == (
+        "unknown",
+        "Allergy to the therapy: AllergyIntolerance/a names no coded substance (oxaliplatin)",
+    )
+    textless = run(ALLERGY, rec(allergies=(allergy(frozenset(), display=None),)))
+    assert textless.reason.endswith("names no coded substance (no text)")
+    down = run(ALLERGY, rec(unavailable={"AllergyIntolerance": "timeout"}))
+    assert down.reason == "Allergies could not be retrieved (timeout)"
+
+
+# --------------------------------------------------------------------------- coded values
+def test_coded_value_outcomes() -> None:
+    yes = obs(BREASTFEEDING, coded=(LOINC, "LA33-6"), days=2)
+    met = run(FEEDING, rec(yes), lookback=7)
+    assert (met.status, met.reason) == ("met", f"Breastfeeding: breastfeeding on {day(2)}")
+    assert met.evidence == (Evidence(yes.ref, "LA33-6", None, day(2).isoformat(), "Breastfeeding"),)
+    no = obs(BREASTFEEDING, coded=(LOINC, "LA32-8"), days=2)
+    assert run(FEEDING, rec(no), lookback=7).reason == (
+        f"Breastfeeding: not breastfeeding on {day(2)}"
+    )
+    odd = obs(BREASTFEEDING, coded=(LOINC, "LA4489-6"), days=2)
+    assert run(FEEDING, rec(odd), lookback=7).reason == (
+        f"Breastfeeding: answer not one this criterion reads ({odd.ref}, {day(2)})"
+    )
+    conflicting = dataclasses.replace(
+        obs(BREASTFEEDING, days=2),
+        value=ObservationValue(codes=frozenset({(LOINC, "LA33-6"), (LOINC, "LA32-8")})),
+    )
+    result = run(FEEDING, rec(conflicting), lookback=7)
+    assert result.reason == f"Breastfeeding: conflicting codes ({conflicting.ref}, {day(2)})"
+    none = run(FEEDING, rec(), lookback=7)
+    assert none.reason == "Breastfeeding: no result in the last 7 days"
+
+
+def test_a_coded_value_read_from_interpretation() -> None:
+    fact = dataclasses.replace(
+        obs(BREASTFEEDING, text="see note", days=2),
+        interpretation=frozenset({(LOINC, "LA33-6")}),
+    )
+    result = run(FEEDING, rec(fact), lookback=7)
+    assert result.status == "met"
+    assert result.evidence[0].value == "see note"
+
+
+# --------------------------------------------------------------------------- derived counts
+def test_derived_count_unknown_outcomes() -> None:
+    wbc = obs(WBC, q=5.0, unit="10*9/L", days=1)
+    neut = obs(NEUT, q=60, unit="%", days=3)
+    apart = run(DERIVED_ANC, rec(wbc, neut), lookback=28)
+    assert apart.reason == (
+        f"ANC: {wbc.ref} ({day(1)}) and {neut.ref} ({day(3)}) are not from the same day"
+    )
+    assert [e.reference for e in apart.evidence] == [wbc.ref, neut.ref]
+    bounded = obs(NEUT, q=60, unit="%", comparator="<", days=1)
+    result = run(DERIVED_ANC, rec(wbc, bounded), lookback=28)
+    assert result.reason == "ANC: a result is reported with a comparator"
+    assert [e.reference for e in result.evidence] == [wbc.ref, bounded.ref]
+    unitless = obs(WBC, q=5.0, unit="furlongs", days=1)
+    bad = run(DERIVED_ANC, rec(unitless, obs(NEUT, q=60, unit="%", days=1)), lookback=28)
+    assert bad.reason == "ANC: unit 'furlongs' not recognised"
+    low = run(DERIVED_ANC, rec(obs(WBC, q=2.0, unit="10*9/L"), obs(NEUT, q=50, unit="%")))
+    assert low.reason == f"ANC 1 10*9/L (derived: 2 × 50% on {day(1)}) < 1.5 10*9/L"
+    assert low.evidence[0].value == 2.0
+    assert low.evidence[1].note == "derived 1 10*9/L"
+
+
+# --------------------------------------------------------------------------- attestations
+STUDY = ("http://trial-cds-hooks.org/fhir/CodeSystem/screening", "research-study")
+CONSENT = ("http://trial-cds-hooks.org/fhir/CodeSystem/screening", "informed-consent-signed")
+TRIAL_CONSENT = {
+    "type": "attestation",
+    "label": "Consent",
+    "code_set": "consent_signed",
+    "scope": "trial",
+    "study_component": "research_study",
+}
+
+
+def signed(
+    value: ObservationValue, *, boolean: bool = True, code: tuple[str, str] = STUDY
+) -> ObservationFact:
+    component = ObservationComponent(frozenset({code}), value)
+    return obs(CONSENT, boolean=boolean, components=(component,))
+
+
+def test_a_trial_attestation_must_name_this_trial() -> None:
+    def status(value: ObservationValue, **kw: Any) -> str:
+        fact = signed(value, **kw)
+        return run(TRIAL_CONSENT, rec(fact), registry="NCT1", lookback=365).status
+
+    assert status(ObservationValue(text=" nct1 ")) == "met"
+    assert status(ObservationValue(codes=frozenset({("urn:registry", "nct1")}))) == "met"
+    assert status(ObservationValue(text="NCT2")) == "unknown"
+    assert status(ObservationValue(codes=frozenset({("urn:registry", "NCT2")}))) == "unknown"
+    # The trial named in another component is not the study of the attestation.
+    assert status(ObservationValue(text="NCT1"), code=("urn:other", "x")) == "unknown"
+    assert status(ObservationValue(text="NCT1"), boolean=False) == "not_met"
+    declined = run(
+        TRIAL_CONSENT,
+        rec(signed(ObservationValue(text="NCT1"), boolean=False)),
+        registry="NCT1",
+        lookback=365,
+    )
+    assert declined.reason.startswith("Consent: declined on ")
