@@ -21,7 +21,7 @@ from fhir_mappings.facts import (
     PatientRecord,
     ProcedureFact,
 )
-from tests.unit.test_engine_rules import AS_OF, cond, day, obs
+from tests.unit.test_engine_rules import AS_OF, C20, HISTOLOGY, cond, day, diagnose, obs, record
 from tests.unit.test_rules_generic import (
     ALLERGY,
     BREASTFEEDING,
@@ -427,3 +427,56 @@ def test_a_trial_attestation_must_name_this_trial() -> None:
         lookback=365,
     )
     assert declined.reason.startswith("Consent: declined on ")
+
+
+def test_the_trial_can_be_named_in_any_component() -> None:
+    other = ObservationComponent(frozenset({("urn:other", "x")}), ObservationValue(text="NCT2"))
+    study = ObservationComponent(frozenset({STUDY}), ObservationValue(text="NCT1"))
+    fact = obs(CONSENT, boolean=True, components=(other, study))
+    assert run(TRIAL_CONSENT, rec(fact), registry="NCT1", lookback=365).status == "met"
+
+
+MLH1 = (LOINC, "81691-8")
+MLH1_RULE = {
+    "type": "coded_value",
+    "label": "MLH1",
+    "code_set": "mmr_mlh1",
+    "component": "mmr_mlh1",
+    "met_values": "mmr_intact_values",
+    "not_met_values": "mmr_loss_values",
+    "met_text": "retained",
+    "not_met_text": "lost",
+}
+RETAINED, LOSS = (LOINC, "LA26197-6"), (LOINC, "LA26198-4")
+
+
+def mmr_panel(answer: tuple[str, str], *, days: int = 1) -> ObservationFact:
+    component = ObservationComponent(frozenset({MLH1}), ObservationValue(codes=frozenset({answer})))
+    return obs((LOINC, "85337-4"), components=(component,), days=days)
+
+
+def test_a_component_answer_ignores_the_panels_interpretation() -> None:
+    panel = dataclasses.replace(mmr_panel(LOSS), interpretation=frozenset({RETAINED}))
+    result = run(MLH1_RULE, rec(panel), lookback=28)
+    assert (result.status, result.reason) == ("not_met", f"MLH1: lost on {day(1)}")
+    assert result.evidence == (Evidence(panel.ref, LOSS[1], None, day(1).isoformat(), "MLH1"),)
+
+
+def test_a_component_rule_without_a_result_says_so() -> None:
+    result = run(MLH1_RULE, rec(mmr_panel(LOSS, days=40)), lookback=28)
+    assert (result.status, result.reason) == ("unknown", "MLH1: no result in the last 28 days")
+
+
+def test_an_own_observation_wins_over_a_panel_of_the_same_day() -> None:
+    own = obs(MLH1, coded=RETAINED, days=3)
+    panel = mmr_panel(LOSS, days=3)
+    for order in ((own, panel), (panel, own)):
+        result = run(MLH1_RULE, rec(*order), lookback=28)
+        assert result.status == "met"
+        assert result.evidence[0].reference == own.ref
+
+
+def test_an_out_of_window_diagnosis_cites_its_record() -> None:
+    old = cond(C20, histology=HISTOLOGY, days=400)
+    result = diagnose(record(conditions=(old,)), lookback=365)
+    assert result.evidence == (Evidence(old.ref, C20[1], None, day(400).isoformat(), None),)
