@@ -215,6 +215,16 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             "status (active or not?)",
             tuple(cond_evidence(c) for c in unclear),
         )
+    later = [c for c in found if c.date is not None and c.date > span.as_of]
+    if later:
+        # On record but dated after the screening date (a clock or time-zone slip): it can
+        # neither be counted inside the window nor cleared as absent.
+        c = later[0]
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {c.display or c.ref} dated {day(c)}, after the screening date",
+            tuple(cond_evidence(x) for x in later),
+        )
     older = [c for c in found if c.date is not None and c.date < span.start]
     if older:
         # Outside the window is an answer, not silence: the dated record decides.

@@ -186,6 +186,15 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
             f"{p.label}: {undated[0].display or undated[0].ref} on record without a date",
             tuple(Evidence(h.ref, h.display, None, None, h.status) for h in undated),
         )
+    later = [x for x in hits if x.date is not None and x.date > s.as_of]
+    if later:
+        # Done, yet dated after the screening date: on record, so not proof of absence.
+        x = later[0]
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {x.display or x.ref} dated {day(x)}, after the screening date",
+            tuple(Evidence(h.ref, h.display, None, day(h), h.status) for h in later),
+        )
     what = lower_first(p.label)
     return absent(s, p.absence, "Procedure", len(done), what, "procedure")
 
