@@ -480,3 +480,56 @@ def test_an_out_of_window_diagnosis_cites_its_record() -> None:
     old = cond(C20, histology=HISTOLOGY, days=400)
     result = diagnose(record(conditions=(old,)), lookback=365)
     assert result.evidence == (Evidence(old.ref, C20[1], None, day(400).isoformat(), None),)
+
+
+def test_a_condition_dated_after_the_screening_date_is_not_cleared() -> None:
+    later = cond(PROSTATE, days=-1)
+    for role in ("inclusion", "exclusion"):
+        result = run(malignancy(), rec(conditions=(later,)), lookback=1826, role=role)
+        assert result.status == "unknown"
+        assert result.reason == (
+            f"Other malignancy: {later.ref} dated {day(-1)}, after the screening date"
+        )
+        assert [e.reference for e in result.evidence] == [later.ref]
+
+
+def test_a_procedure_dated_after_the_screening_date_is_not_cleared() -> None:
+    later = ProcedureFact("Procedure/x", frozenset({EBRT}), "completed", day(-2))
+    result = run(RADIOTHERAPY, rec(procedures=(later,)), lookback=36500, role="exclusion")
+    assert result.status == "unknown"
+    assert (
+        result.reason
+        == f"Prior radiotherapy: Procedure/x dated {day(-2)}, after the screening date"
+    )
+    assert result.evidence == (
+        Evidence("Procedure/x", None, None, day(-2).isoformat(), "completed"),
+    )
+
+
+def test_suspected_sites_cannot_be_counted() -> None:
+    suspected = dataclasses.replace(cond(LUNG, verification="provisional"), suspected=True)
+    result = run(SITES, rec(conditions=(cond(LIVER), suspected)))
+    assert result.status == "unknown"
+    assert result.reason == (
+        f"Metastatic sites: {suspected.ref} is suspected, not confirmed: the count cannot be "
+        "established"
+    )
+    assert result.evidence == (
+        Evidence(suspected.ref, LUNG[1], None, day(60).isoformat(), "suspected, not confirmed"),
+    )
+
+
+def test_a_suspected_condition_is_neither_counted_nor_ignored() -> None:
+    suspected = dataclasses.replace(cond(PROSTATE, verification="differential"), suspected=True)
+    result = run(malignancy(), rec(conditions=(suspected,)))
+    assert result.reason == (
+        f"Other malignancy: {suspected.ref} is suspected, not confirmed "
+        "(verificationStatus differential)"
+    )
+    assert result.evidence == (
+        Evidence(suspected.ref, PROSTATE[1], None, day(60).isoformat(), "suspected, not confirmed"),
+    )
+    unstated = dataclasses.replace(suspected, verification_status=None)
+    assert run(malignancy(), rec(conditions=(unstated,))).reason.endswith(
+        "(verificationStatus not given)"
+    )
