@@ -533,3 +533,60 @@ def test_a_suspected_condition_is_neither_counted_nor_ignored() -> None:
     assert run(malignancy(), rec(conditions=(unstated,))).reason.endswith(
         "(verificationStatus not given)"
     )
+
+
+# --------------------------------------------------------------------------- staging
+CT_CATEGORY = ("http://snomed.info/sct", "399504009")
+T2, T3, TX = "1228929004", "1228938002", "1222604002"
+
+
+def staged(*codes: str, text: str | None = None, days: int = 10) -> ObservationFact:
+    fact = obs(CT_CATEGORY, days=days, text=text)
+    snomed = "http://snomed.info/sct"
+    return dataclasses.replace(
+        fact,
+        value=ObservationValue(codes=frozenset((snomed, c) for c in codes), text=text),
+    )
+
+
+def test_ordered_category_outcomes() -> None:
+    from tests.unit.test_rules_generic import stage
+
+    rule = stage("T1", "T3b")
+    t2 = staged(T2)
+    met = run(rule, rec(t2), lookback=90)
+    assert (met.status, met.reason) == ("met", f"cT T2 on {day(10)}, within T1–T3b")
+    assert met.evidence == (Evidence(t2.ref, "T2", None, day(10).isoformat(), "cT"),)
+    only = run(stage("T2", "T2"), rec(t2), lookback=90)
+    assert only.reason == f"cT T2 on {day(10)}, within T2"
+    outside = run(stage("T3a", "T4b"), rec(t2), lookback=90)
+    assert (outside.status, outside.reason) == ("not_met", f"cT T2 on {day(10)}, not T3a–T4b")
+    maybe = run(rule, rec(staged(T3)), lookback=90)
+    assert maybe.reason == (
+        f"cT T3 on {day(10)} may or may not be within T1–T3b (could be T3a, T3b, T3c, T3d)"
+    )
+    tx = run(rule, rec(staged(TX)), lookback=90)
+    assert (tx.status, tx.reason) == ("unknown", f"cT TX on {day(10)}: not assessable")
+    assert [e.value for e in tx.evidence] == ["TX"]
+    two = staged(T2, T3)
+    several = run(rule, rec(two), lookback=90)
+    assert several.reason == f"cT: several categories ({two.ref}, {day(10)})"
+    assert several.evidence == (
+        Evidence(two.ref, sorted([T2, T3])[0], None, day(10).isoformat(), "cT"),
+    )
+    text_only = staged(text="T2 probably")
+    none = run(rule, rec(text_only), lookback=90)
+    assert none.reason == f"cT: not a category on this scale ({text_only.ref}, {day(10)})"
+    assert none.evidence == (
+        Evidence(text_only.ref, "T2 probably", None, day(10).isoformat(), "cT"),
+    )
+    missing = run(rule, rec(), lookback=90)
+    assert missing.reason == "cT: no result in the last 90 days"
+
+
+def test_a_medication_without_display_is_named_by_its_code_or_reference() -> None:
+    from tests.unit.test_engine_rules import ANTICOAG, APIXABAN, med
+
+    coded = med(APIXABAN)
+    result = run(ANTICOAG, rec(medications=(coded,)))
+    assert result.reason.startswith(f"Active {APIXABAN[1]}:")
