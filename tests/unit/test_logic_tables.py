@@ -196,3 +196,21 @@ def test_when(condition: str, then: str, otherwise: str) -> None:
         assert result.reason.startswith("Not applicable (ANC ")
     if condition == M:
         assert result.reason.startswith("Hb")
+
+
+def test_an_undecided_combination_gives_every_parts_reason() -> None:
+    all_of = evaluate({"type": "all_of", "rules": [leaf(0), leaf(1)]}, M, U)
+    assert all_of.status == U
+    assert all_of.reason.startswith("ANC ")
+    assert "; Hb: no result in the last 28 days" in all_of.reason
+    rule = {
+        "type": "when",
+        "condition": leaf(0),
+        "then": leaf(1),
+        "otherwise": M,
+        "otherwise_text": "Not applicable",
+    }
+    when = evaluate(rule, U, N)
+    assert when.status == U
+    assert when.reason.startswith("ANC: no result in the last 28 days; Hb ")
+    assert len(when.evidence) == 1  # the Hb result; a missing ANC has none
