@@ -590,3 +590,67 @@ def test_a_medication_without_display_is_named_by_its_code_or_reference() -> Non
     coded = med(APIXABAN)
     result = run(ANTICOAG, rec(medications=(coded,)))
     assert result.reason.startswith(f"Active {APIXABAN[1]}:")
+
+
+# --------------------------------------------------------------------------- medications
+def test_medication_outcomes_cite_each_order() -> None:
+    from tests.unit.test_engine_rules import ANTICOAG, APIXABAN, med
+    from tests.unit.test_rules_generic import NIVOLUMAB, PRIOR_ICI
+
+    active = med(APIXABAN, display="apixaban 5 mg")
+    result = run(ANTICOAG, rec(medications=(active, med(APIXABAN, display="apixaban 5 mg"))))
+    assert result.reason == "Active apixaban 5 mg: must be stopped 7–14 days before surgery"
+    assert result.evidence[0] == Evidence(
+        active.ref, "apixaban 5 mg", None, day(30).isoformat(), "active"
+    )
+    assert len(result.evidence) == 2
+
+    given = med(NIVOLUMAB, status="completed", display="nivolumab")
+    met = run(PRIOR_ICI, rec(medications=(given,)), lookback=36500)
+    assert met.reason == (
+        f"Prior immune checkpoint inhibitor: nivolumab (MedicationRequest completed on {day(30)})"
+    )
+    assert met.evidence == (
+        Evidence(given.ref, "nivolumab", None, day(30).isoformat(), "completed"),
+    )
+    before = run(PRIOR_ICI, rec(medications=(given,)), lookback=10)
+    assert before.reason == (
+        f"Prior immune checkpoint inhibitor: only nivolumab on {day(30)}, before the 10-day window"
+    )
+    assert before.evidence == met.evidence
+    undated = dataclasses.replace(given, date=None)
+    unknown = run(PRIOR_ICI, rec(medications=(undated,)), lookback=36500)
+    assert unknown.reason == (
+        "Prior immune checkpoint inhibitor: nivolumab on record without a date"
+    )
+    assert unknown.evidence == (Evidence(given.ref, "nivolumab", None, None, "completed"),)
+    uncoded = dataclasses.replace(given, codes=frozenset())
+    unreadable = run(PRIOR_ICI, rec(medications=(uncoded,)), lookback=36500)
+    assert unreadable.reason == (
+        f"Prior immune checkpoint inhibitor: {given.ref} has no readable medication code"
+    )
+    assert unreadable.evidence == (
+        Evidence(given.ref, "nivolumab", None, day(30).isoformat(), "completed"),
+    )
+    none = run(PRIOR_ICI, rec(), lookback=36500)
+    assert none.reason == (
+        "No prior immune checkpoint inhibitor among 0 medication records reviewed"
+    )
+    down = run(PRIOR_ICI, rec(unavailable={"MedicationRequest": "HTTP 500"}), lookback=36500)
+    assert down.reason == "Medications could not be retrieved (HTTP 500)"
+
+
+def test_a_drug_named_only_in_text_may_be_given() -> None:
+    from tests.unit.test_engine_rules import ANTICOAG, APIXABAN, med
+
+    maybe = dataclasses.replace(
+        med(APIXABAN, display="Eliquis"),
+        codes=frozenset({("urn:local", "X1")}),
+        possible_drugs=("apixaban",),
+        possible_codes=frozenset({APIXABAN}),
+    )
+    result = run(ANTICOAG, rec(medications=(maybe,)))
+    assert result.reason == (
+        f"anticoagulant or antiplatelet: {maybe.ref} may be apixaban; code not recognised"
+    )
+    assert result.evidence == (Evidence(maybe.ref, "Eliquis", None, day(30).isoformat(), "active"),)
