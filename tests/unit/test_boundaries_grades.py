@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 
+from cds_hooks.eligibility.results import Evidence
 from tests.unit.test_engine_rules import (
     CG_RULE,
     CREAT,
@@ -205,3 +206,43 @@ def test_derived_count_reason_and_evidence() -> None:
     assert no_percent.reason.startswith("ANC: neutrophils percent: ")
     no_factor = run(DERIVED_ANC, record(neut))
     assert no_factor.reason.startswith("ANC: wbc: ")
+
+
+def test_cockcroft_gault_whole_outcomes() -> None:
+    creat, kg = obs(CREAT, q=1.0, unit="mg/dL"), obs(WEIGHT, q=48, unit="kg")
+    result = run(CG_RULE, record(creat, kg))
+    assert result.evidence == (
+        Evidence(creat.ref, 1.0, "mg/dL", day(1).isoformat(), None),
+        Evidence(kg.ref, 48, "kg", day(1).isoformat(), None),
+        Evidence("Patient/p", 65, "a", "1960-05-01", "computed clearance 50 mL/min (male, age 65)"),
+    )
+    low = run(CG_RULE, record(creat, obs(WEIGHT, q=40, unit="kg")))
+    assert (low.status, low.reason) == (
+        "not_met",
+        "Cockcroft-Gault creatinine clearance 41.67 mL/min < 50 mL/min "
+        "(age 65, 40 kg, creatinine 1 mg/dL)",
+    )
+    # 100 lb is 45.36 kg: (140 − 65) × 45.36 / 72 = 47.25 mL/min.
+    pounds = obs(WEIGHT, q=100, unit="[lb_av]")
+    converted = run(CG_RULE, record(creat, pounds))
+    assert converted.status == "not_met"
+    assert converted.evidence[1] == Evidence(
+        pounds.ref, 100, "[lb_av]", day(1).isoformat(), "= 45.36 kg"
+    )
+    for gender in ("other", "unknown", None):
+        no_sex = run(CG_RULE, record(creat, kg, gender=gender))
+        assert (no_sex.status, no_sex.reason) == (
+            "unknown",
+            "Cockcroft-Gault creatinine clearance: needs sex male or female on record",
+        )
+    partial = run(CG_RULE, record(creat, kg, birth=date(1960, 1, 1), precision="month"))
+    assert (partial.status, partial.reason) == (
+        "unknown",
+        "Cockcroft-Gault creatinine clearance: needs a full birth date",
+    )
+
+
+def test_a_derived_count_names_a_missing_input_in_words() -> None:
+    rule = {**DERIVED_ANC, "factor": "body_weight", "percent": "neutrophils_percent"}
+    result = run(rule, record(obs(NEUT, q=60, unit="%")))
+    assert result.reason.startswith("ANC: body weight: no result in the last 28 days")
