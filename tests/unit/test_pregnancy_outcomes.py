@@ -95,3 +95,31 @@ def test_nothing_on_record() -> None:
     assert no_agreement.reason.endswith(
         "Contraception agreement: needs confirmation by the study team"
     )
+
+
+def test_the_pregnancy_status_alone_decides_too() -> None:
+    pregnant = obs(PREGNANCY_STATUS, coded=(SNOMED, "77386006"), days=4)
+    result = preg(pregnant, agreed())
+    assert (result.status, result.reason) == ("not_met", f"Positive pregnancy test on {day(4)}")
+    assert [e.reference for e in result.evidence] == [pregnant.ref]
+    not_pregnant = obs(PREGNANCY_STATUS, coded=(SNOMED, "60001007"), days=4)
+    cleared = preg(not_pregnant, agreed())
+    assert cleared.status == "met"
+    assert cleared.reason.startswith(f"Negative pregnancy test on {day(4)}; ")
+
+
+def test_each_path_cites_what_decided_it() -> None:
+    menopause = cond(MENOPAUSE, days=2000)
+    post = preg(agreed(), conditions=(menopause,))
+    assert post.evidence[0].reference == menopause.ref
+    bad = obs(HCG_SERUM, q=3, unit="furlongs", days=1)
+    assert preg(bad, agreed()).evidence[0].reference == bad.ref
+    bounded = obs(HCG_SERUM, q=25, unit="m[IU]/mL", comparator="<", days=1)
+    grey = preg(bounded, agreed())
+    assert grey.evidence[0].reference == bounded.ref
+    assert grey.evidence[0].note == "reported as <25"
+    declined = obs(AGREED, boolean=False, days=5)
+    assert preg(obs(HCG_URINE, coded=NEGATIVE, days=3), declined).evidence == (
+        preg(declined, gender="male").evidence
+    )
+    assert [e.reference for e in preg(declined, gender="male").evidence] == [declined.ref]

@@ -654,3 +654,15 @@ def test_a_drug_named_only_in_text_may_be_given() -> None:
         f"anticoagulant or antiplatelet: {maybe.ref} may be apixaban; code not recognised"
     )
     assert result.evidence == (Evidence(maybe.ref, "Eliquis", None, day(30).isoformat(), "active"),)
+
+
+def test_a_trial_scoped_attestation_without_a_study_component_is_never_met() -> None:
+    rule = {k: v for k, v in TRIAL_CONSENT.items() if k != "study_component"}
+    fact = signed(ObservationValue(text="NCT1"))
+    result = run(rule, rec(fact), registry="NCT1", lookback=365)
+    assert (result.status, result.reason) == (
+        "unknown",
+        "Consent: needs confirmation by the study team",
+    )
+    nothing = run(TRIAL_CONSENT, rec(), registry="NCT1", lookback=365)
+    assert nothing.reason == "Consent: needs confirmation by the study team"
