@@ -170,3 +170,59 @@ def test_nothing_to_read() -> None:
         "Distance from the anal verge: no result in the last 90 days; "
         "reports unavailable (HTTP 503)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        # Negation is read in the clause of the length only, before and up to it.
+        ("Polyp. No nodes. Tumour 6 cm from the anal verge.", "met"),
+        ("Tumour 6 cm from the anal verge. No nodes.", "met"),
+        ("No nodes seen on X-ray, tumour 6 cm from the anal verge.", "unknown"),
+        ("Tumour < 12 cm from the anal verge.", "unknown"),  # "<12" may or may not be ≤ 10
+        ("Tumour <= 6 cm from the anal verge.", "met"),
+        ("Tumour > 12 cm from the anal verge.", "not_met"),
+    ],
+)
+def test_negation_and_symbols_in_the_conclusion(text: str, status: str) -> None:
+    assert screen(reports=(mri(text),)).status == status
+
+
+def test_each_unknown_path_is_unknown_with_its_evidence() -> None:
+    bad = obs(DIST, q=12, unit="furlongs", days=3)
+    unreadable = screen(bad)
+    assert unreadable.status == "unknown"
+    assert unreadable.evidence == (Evidence(bad.ref, 12, "furlongs", day(3).isoformat(), None),)
+    bounded = screen(obs(DIST, q=12, unit="cm", comparator="<", days=3))
+    assert bounded.status == "unknown"
+    assert bounded.evidence[0].note == "reported as <12"
+    down = run(
+        DISTANCE,
+        record(
+            reports=(mri("Tumour 6 cm from the anal verge."),),
+            unavailable={"DiagnosticReport": "x"},
+        ),
+        lookback=90,
+    )
+    assert down.status == "unknown"
+    report = mri("Tumour 6 cm from the anal verge.")
+    volume = run({**DISTANCE, "unit": "mL"}, record(reports=(report,)), lookback=90)
+    assert (volume.status, volume.reason) == (
+        "unknown",
+        f"Distance from the anal verge: report {report.ref} length not in mL",
+    )
+
+
+def test_an_older_report_decides_when_newer_ones_do_not_count() -> None:
+    text = "Tumour 12 cm from the anal verge."
+    mr_only = {**DISTANCE, "modalities": ["MR"]}
+    older = mri(text, days=30)
+    newer = [
+        mri("Tumour 6 cm from the anal verge.", days=5, status="preliminary"),
+        dataclasses.replace(mri("Tumour 6 cm from the anal verge.", days=5), modality="CT"),
+        dataclasses.replace(mri("Tumour 6 cm from the anal verge.", days=5), codes=frozenset()),
+    ]
+    for report in newer:
+        result = run(mr_only, record(reports=(report, older)), lookback=90)
+        assert result.status == "not_met"
+        assert result.evidence[0].reference == older.ref
