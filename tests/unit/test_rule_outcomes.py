@@ -666,3 +666,82 @@ def test_a_trial_scoped_attestation_without_a_study_component_is_never_met() -> 
     )
     nothing = run(TRIAL_CONSENT, rec(), registry="NCT1", lookback=365)
     assert nothing.reason == "Consent: needs confirmation by the study team"
+
+
+def test_clears_name_the_search_behind_them() -> None:
+    from tests.unit.test_engine_rules import ANTICOAG, APIXABAN, med
+    from tests.unit.test_rules_generic import PRIOR_ICI
+
+    allergies = run(ALLERGY, rec())
+    assert allergies.evidence == (
+        Evidence(
+            "AllergyIntolerance?patient=p",
+            0,
+            None,
+            TODAY,
+            "allergy records reviewed on the screening date",
+        ),
+    )
+    meds = run(PRIOR_ICI, rec(), lookback=36500)
+    assert meds.evidence == (
+        Evidence(
+            "MedicationRequest?patient=p",
+            0,
+            None,
+            TODAY,
+            "medication records reviewed on the screening date",
+        ),
+    )
+    none_active = run(ANTICOAG, rec())
+    assert none_active.evidence == (
+        Evidence(
+            "MedicationRequest?patient=p&status=active",
+            0,
+            None,
+            TODAY,
+            "active medication list reviewed on the screening date",
+        ),
+    )
+    two = run(
+        ANTICOAG,
+        rec(medications=(med(APIXABAN, display="apixaban"), med(("x", "y"), display="warfarin"))),
+    )
+    assert two.reason.startswith("Active apixaban:")
+    both = (
+        med(APIXABAN, display="apixaban"),
+        med(("http://www.whocc.no/atc", "B01AA03"), display="warfarin"),
+    )
+    assert run(ANTICOAG, rec(medications=both)).reason.startswith("Active apixaban, warfarin:")
+
+
+def test_an_active_only_history_without_dates() -> None:
+    from tests.unit.test_engine_rules import med
+
+    rule = {
+        "type": "medication_history",
+        "label": "Active immunosuppressant",
+        "medication_code_sets": ["immunosuppressants"],
+        "active_only": True,
+        "absence": "not_met",
+    }
+    undated = dataclasses.replace(
+        med(("http://www.nlm.nih.gov/research/umls/rxnorm", "42316"), display="tacrolimus"),
+        date=None,
+    )
+    result = run(rule, rec(medications=(undated,)))
+    # Active now, but undated: the engine's safety net will not let it be met.
+    assert (result.status, result.reason) == (
+        "unknown",
+        "Active immunosuppressant: tacrolimus (MedicationRequest active) (no dated evidence)",
+    )
+
+
+def test_an_undated_procedure_cites_its_name() -> None:
+    undated = ProcedureFact("Procedure/z", frozenset({EBRT}), "completed", None, display="EBRT")
+    result = run(RADIOTHERAPY, rec(procedures=(undated,)))
+    assert result.evidence == (Evidence("Procedure/z", "EBRT", None, None, "completed"),)
+    later = ProcedureFact("Procedure/x", frozenset({EBRT}), "completed", day(-2), display="EBRT")
+    future = run(RADIOTHERAPY, rec(procedures=(later,)))
+    assert future.evidence == (
+        Evidence("Procedure/x", "EBRT", None, day(-2).isoformat(), "completed"),
+    )
