@@ -112,6 +112,9 @@ def test_partial_birth_dates_are_shown_as_given(
         # 29th, reached on 1 March in 2026. Every day of February makes them 18 on 1 March.
         (date(2008, 2, 1), "month", date(2026, 3, 1), "met"),
         (date(2008, 2, 1), "month", date(2026, 2, 28), "unknown"),
+        # February of a common year ends on the 28th.
+        (date(2007, 2, 1), "month", date(2025, 2, 28), "met"),
+        (date(2007, 2, 1), "month", date(2025, 2, 27), "unknown"),
         # Born in April 2008: 18 only from 30 April 2026 at the latest.
         (date(2008, 4, 1), "month", date(2026, 4, 30), "met"),
         (date(2008, 4, 1), "month", date(2026, 4, 29), "unknown"),
