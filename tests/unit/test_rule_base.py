@@ -111,6 +111,8 @@ def test_join_keeps_every_reason_and_each_evidence_once() -> None:
         ("MI in 6 months", "MI in 6 months"),
         ("anticoagulant", "anticoagulant"),
         ("A", "A"),
+        ("Hb", "hb"),
+        ("PD-L1", "PD-L1"),
         ("", ""),
     ],
 )

@@ -745,3 +745,13 @@ def test_an_undated_procedure_cites_its_name() -> None:
     assert future.evidence == (
         Evidence("Procedure/x", "EBRT", None, day(-2).isoformat(), "completed"),
     )
+
+
+def test_silence_that_is_no_clear_says_who_decides() -> None:
+    result = run(malignancy(absence="unknown"), rec())
+    assert (result.status, result.reason, result.evidence) == (
+        "unknown",
+        "No other malignancy among 0 conditions reviewed; absence from the record is not proof "
+        "(needs the study team)",
+        (),
+    )
