@@ -94,6 +94,11 @@ def _newer(a: Resource, b: Resource) -> Resource | None:
     return None
 
 
+def _kept_type(resource_type: Any) -> bool:
+    # JSON from outside may put a list or an object here: not hashable, and not a type.
+    return type(resource_type) is str and resource_type in _KEPT_TYPES
+
+
 def _deduplicate(resources: list[Resource], skipped: list[tuple[str, str]]) -> list[Resource]:
     """One resource per Type/id. Paged searches and merged prefetch keys can repeat a
     resource; identical copies collapse silently (no information is lost). Different
@@ -104,7 +109,7 @@ def _deduplicate(resources: list[Resource], skipped: list[tuple[str, str]]) -> l
     for resource in resources:
         rid = _id(resource)
         resource_type = resource.get("resourceType")
-        if rid is None or resource_type not in _KEPT_TYPES:
+        if rid is None or not _kept_type(resource_type):
             continue
         ref = f"{resource_type}/{rid}"
         earlier = kept.get(ref)
@@ -121,7 +126,7 @@ def _deduplicate(resources: list[Resource], skipped: list[tuple[str, str]]) -> l
     for resource in resources:
         rid = _id(resource)
         resource_type = resource.get("resourceType")
-        if rid is None or resource_type not in _KEPT_TYPES:
+        if rid is None or not _kept_type(resource_type):
             result.append(resource)  # judged later (no id, or a type we do not read)
             continue
         ref = f"{resource_type}/{rid}"

@@ -52,7 +52,6 @@ def _trial_attestation(p: Attestation, s: Screening, window: Window) -> Observat
     return None
 
 
-@rule(Attestation)
 def attestation(p: Attestation, s: Screening, window: Window) -> Outcome:
     label = p.label
     if p.scope == "trial":
@@ -67,12 +66,10 @@ def attestation(p: Attestation, s: Screening, window: Window) -> Outcome:
     return Outcome(UNKNOWN, f"{label}: needs confirmation by the study team")
 
 
-@rule(StudyTeam)
 def study_team(p: StudyTeam, s: Screening, window: Window) -> Outcome:
     return Outcome(UNKNOWN, f"Needs the study team: {p.reason}")
 
 
-@rule(PregnancyContraception)
 def pregnancy_contraception(p: PregnancyContraception, s: Screening, window: Window) -> Outcome:
     patient = s.record.patient
     agreement = attestation(
@@ -155,3 +152,10 @@ def _pregnancy(p: PregnancyContraception, s: Screening) -> Outcome:
         f"No pregnancy test in the last {test_window.days} days and no "
         "post-menopausal status on record",
     )
+
+
+# Registered here, not with a decorator on each function: mutation testing (scripts/mutate)
+# leaves decorated functions unmutated, and these bodies decide the criteria.
+rule(Attestation)(attestation)
+rule(StudyTeam)(study_team)
+rule(PregnancyContraception)(pregnancy_contraception)

@@ -40,7 +40,6 @@ def _unavailable(s: Screening) -> Outcome | None:
 
 
 # --------------------------------------------------------------------------- diagnosis
-@rule(Diagnosis)
 def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -166,7 +165,6 @@ def outside_window(condition: ConditionFact, window: Window, label: str) -> Outc
 
 
 # --------------------------------------------------------------------------- presence
-@rule(ConditionPresent)
 def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -217,6 +215,16 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             "status (active or not?)",
             tuple(cond_evidence(c) for c in unclear),
         )
+    later = [c for c in found if c.date is not None and c.date > span.as_of]
+    if later:
+        # On record but dated after the screening date (a clock or time-zone slip): it can
+        # neither be counted inside the window nor cleared as absent.
+        c = later[0]
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {c.display or c.ref} dated {day(c)}, after the screening date",
+            tuple(cond_evidence(x) for x in later),
+        )
     older = [c for c in found if c.date is not None and c.date < span.start]
     if older:
         # Outside the window is an answer, not silence: the dated record decides.
@@ -236,7 +244,6 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
     )
 
 
-@rule(Histology)
 def histology(p: Histology, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -286,7 +293,6 @@ def _group(c: ConditionFact, s: Screening, names: list[str], group_set: str) -> 
     return group
 
 
-@rule(DistinctCount)
 def distinct_count(p: DistinctCount, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -340,7 +346,6 @@ def _coded(fact: ObservationFact | None, values: object) -> bool:
     return fact is not None and values.matches(fact.value.codes)  # type: ignore[attr-defined]
 
 
-@rule(Oligometastases)
 def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -465,3 +470,12 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         f"{site_text}, {lesions} lesions (≤ {p.max_sites} sites, ≤ {p.max_lesions} lesions)",
         ev,
     )
+
+
+# Registered here, not with a decorator on each function: mutation testing (scripts/mutate)
+# leaves decorated functions unmutated, and these bodies decide the criteria.
+rule(Diagnosis)(diagnosis)
+rule(ConditionPresent)(condition)
+rule(Histology)(histology)
+rule(DistinctCount)(distinct_count)
+rule(Oligometastases)(oligometastases)

@@ -26,7 +26,6 @@ from cds_hooks.trials.params import CockcroftGault, DerivedProduct
 from fhir_mappings.derived import age_in_years, cockcroft_gault
 
 
-@rule(CockcroftGault)
 def cockcroft_gault_rule(p: CockcroftGault, s: Screening, window: Window) -> Outcome:
     label = p.label
     patient = s.record.patient
@@ -70,7 +69,6 @@ def cockcroft_gault_rule(p: CockcroftGault, s: Screening, window: Window) -> Out
     )
 
 
-@rule(DerivedProduct)
 def derived_product(p: DerivedProduct, s: Screening, window: Window) -> Outcome:
     factor = s.latest(p.factor, window)
     percent = s.latest(p.percent, window)
@@ -110,3 +108,9 @@ def derived_product(p: DerivedProduct, s: Screening, window: Window) -> Outcome:
         f"on {day(factor.fact)}) {verb} {fmt(p.value)} {p.unit}",
         evidence,
     )
+
+
+# Registered here, not with a decorator on each function: mutation testing (scripts/mutate)
+# leaves decorated functions unmutated, and these bodies decide the criteria.
+rule(CockcroftGault)(cockcroft_gault_rule)
+rule(DerivedProduct)(derived_product)

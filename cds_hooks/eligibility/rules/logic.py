@@ -17,7 +17,6 @@ def _children(rules: list[RuleParams], s: Screening, window: Window) -> list[Out
     return [evaluate(child, s, window) for child in rules]
 
 
-@rule(AllOf)
 def all_of(p: AllOf, s: Screening, window: Window) -> Outcome:
     """Every part must hold: one part not_met makes the whole not_met; one unknown part
     leaves it unknown (ALT and AST, one missing → unknown)."""
@@ -30,7 +29,6 @@ def all_of(p: AllOf, s: Screening, window: Window) -> Outcome:
     return join(UNKNOWN, outcomes)
 
 
-@rule(AnyOf)
 def any_of(p: AnyOf, s: Screening, window: Window) -> Outcome:
     """One part holding suffices; not_met only when every part is not_met."""
     outcomes = _children(list(p.rules), s, window)
@@ -42,14 +40,12 @@ def any_of(p: AnyOf, s: Screening, window: Window) -> Outcome:
     return join(UNKNOWN, outcomes)
 
 
-@rule(Not)
 def not_(p: Not, s: Screening, window: Window) -> Outcome:
     inner = evaluate(p.rule, s, window)
     flipped = {MET: NOT_MET, NOT_MET: MET, UNKNOWN: UNKNOWN}[inner.status]
     return Outcome(flipped, inner.reason, inner.evidence)
 
 
-@rule(FirstDecided)
 def first_decided(p: FirstDecided, s: Screening, window: Window) -> Outcome:
     """Routes in order of preference; the first that decides (met or not_met) wins.
 
@@ -65,7 +61,6 @@ def first_decided(p: FirstDecided, s: Screening, window: Window) -> Outcome:
     return join(UNKNOWN, outcomes)
 
 
-@rule(When)
 def when(p: When, s: Screening, window: Window) -> Outcome:
     """`then` when the condition holds, `otherwise` when it does not; when the condition
     is unknown, the result is decided only if both branches agree."""
@@ -79,3 +74,12 @@ def when(p: When, s: Screening, window: Window) -> Outcome:
     if branch.status == p.otherwise:
         return branch
     return join(UNKNOWN, [condition, branch])
+
+
+# Registered here, not with a decorator on each function: mutation testing (scripts/mutate)
+# leaves decorated functions unmutated, and these bodies decide the criteria.
+rule(AllOf)(all_of)
+rule(AnyOf)(any_of)
+rule(Not)(not_)
+rule(FirstDecided)(first_decided)
+rule(When)(when)

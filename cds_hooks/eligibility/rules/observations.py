@@ -115,7 +115,6 @@ def latest_component(
 
 
 # --------------------------------------------------------------------------- thresholds
-@rule(LabThreshold)
 def lab_threshold(p: LabThreshold, s: Screening, window: Window) -> Outcome:
     if p.component is not None:
         found = latest_component(s, p.component, window)
@@ -165,7 +164,6 @@ def _pick_range(ranges: Sequence[ReferenceRange], sex: str | None) -> ReferenceR
     return None
 
 
-@rule(LabUlnMultiple)
 def lab_uln_multiple(p: LabUlnMultiple, s: Screening, window: Window) -> Outcome:
     return latest_decides(p.label, p.code_set, s, window, lambda f: _uln_one(p, s, f))
 
@@ -235,7 +233,6 @@ def _uln_one(p: LabUlnMultiple, s: Screening, fact: ObservationFact) -> Outcome:
 
 
 # --------------------------------------------------------------------------- grades
-@rule(OrdinalGrade)
 def ordinal_grade(p: OrdinalGrade, s: Screening, window: Window) -> Outcome:
     label, below, suffix = p.label, p.below, p.grade_suffix
     code_set = s.code_set(p.code_set)
@@ -260,9 +257,10 @@ def ordinal_grade(p: OrdinalGrade, s: Screening, window: Window) -> Outcome:
             return Outcome(
                 UNKNOWN, f"{label}: {exc} ({fact.ref}, {day(fact)})", (obs_evidence(fact),)
             )
-        if value.quantity.comparator in ("<", "<="):
-            amount -= 1e-9
-        elif value.quantity.comparator in (">", ">="):
+        comparator = value.quantity.comparator
+        if comparator == "<":
+            amount -= 1e-9  # the grade of the largest value it allows
+        elif comparator in (">", ">="):
             return Outcome(
                 UNKNOWN, f"{label}: open-ended value ({fact.ref})", (obs_evidence(fact),)
             )
@@ -272,7 +270,14 @@ def ordinal_grade(p: OrdinalGrade, s: Screening, window: Window) -> Outcome:
                 break
         if value.quantity.value == 0:
             grade = 0
-        text = f"{fmt(value.quantity.value)} {value.quantity.unit}"
+        text = f"{comparator or ''}{fmt(value.quantity.value)} {value.quantity.unit}"
+        if comparator is not None and grade is not None and grade >= below:
+            # "<300 mg/dL" is any grade up to 2+: below the limit or not, it cannot say.
+            return Outcome(
+                UNKNOWN,
+                f"{label} {text} on {day(fact)} may be below or above {fmt(below)}{suffix}",
+                (Evidence(fact.ref, text, None, day(fact), f"grade {fmt(grade)} at most"),),
+            )
     if grade is None:
         return Outcome(
             UNKNOWN,
@@ -298,7 +303,6 @@ def _latest_value(
     return candidate.fact, candidate.fact.value
 
 
-@rule(CodedValue)
 def coded_value(p: CodedValue, s: Screening, window: Window) -> Outcome:
     found = _latest_value(s, p.code_set, p.component, window)
     if isinstance(found, str):
@@ -317,7 +321,6 @@ def coded_value(p: CodedValue, s: Screening, window: Window) -> Outcome:
     return Outcome(UNKNOWN, f"{p.label}: {why} ({fact.ref}, {day(fact)})", evidence)
 
 
-@rule(OrderedCategory)
 def ordered_category(p: OrderedCategory, s: Screening, window: Window) -> Outcome:
     candidate = s.latest(p.code_set, window)
     if candidate.fact is None:
@@ -356,7 +359,6 @@ def ordered_category(p: OrderedCategory, s: Screening, window: Window) -> Outcom
 
 
 # --------------------------------------------------------------------------- imaging
-@rule(MeasurableDisease)
 def measurable_disease(p: MeasurableDisease, s: Screening, window: Window) -> Outcome:
     flag_search = s.latest(p.flag_code_set, window)
     flag = flag_search.fact
@@ -413,7 +415,6 @@ def _protein(name: str) -> str:
     return name.rpartition("_")[2].upper()
 
 
-@rule(MsiMmr)
 def msi_mmr(p: MsiMmr, s: Screening, window: Window) -> Outcome:
     if (why := s.unavailable("Observation")) is not None:
         return Outcome(UNKNOWN, f"Observations could not be retrieved ({why})")
@@ -480,3 +481,14 @@ def msi_mmr(p: MsiMmr, s: Screening, window: Window) -> Outcome:
     if missing:
         parts.append("MMR immunohistochemistry incomplete: " + ", ".join(missing) + " not reported")
     return Outcome(UNKNOWN, "; ".join(parts), unique)
+
+
+# Registered here, not with a decorator on each function: mutation testing (scripts/mutate)
+# leaves decorated functions unmutated, and these bodies decide the criteria.
+rule(LabThreshold)(lab_threshold)
+rule(LabUlnMultiple)(lab_uln_multiple)
+rule(OrdinalGrade)(ordinal_grade)
+rule(CodedValue)(coded_value)
+rule(OrderedCategory)(ordered_category)
+rule(MeasurableDisease)(measurable_disease)
+rule(MsiMmr)(msi_mmr)

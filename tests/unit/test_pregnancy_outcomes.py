@@ -1,0 +1,125 @@
+"""The pregnancy / contraception requirement, path by path: which test decides, what the
+reason says, and that the contraception agreement is always needed too."""
+
+from __future__ import annotations
+
+from tests.unit.test_engine_rules import (
+    AGREED,
+    HCG_SERUM,
+    HCG_URINE,
+    LOINC,
+    SNOMED,
+    cond,
+    day,
+    obs,
+    preg,
+)
+
+NEGATIVE, POSITIVE = (LOINC, "LA6577-6"), (LOINC, "LA6576-8")
+PREGNANCY_STATUS = (LOINC, "82810-3")
+MENOPAUSE = (SNOMED, "76498008")
+
+
+def agreed() -> object:
+    return obs(AGREED, boolean=True, days=5)
+
+
+def test_negative_test_and_agreement() -> None:
+    result = preg(obs(HCG_URINE, coded=NEGATIVE, days=3), agreed())
+    assert result.status == "met"
+    assert result.reason == (
+        f"Negative pregnancy test on {day(3)}; Contraception agreement: confirmed on {day(5)}"
+    )
+    assert [e.date for e in result.evidence] == [day(3).isoformat(), day(5).isoformat()]
+
+
+def test_declined_agreement_is_not_met_whatever_the_test() -> None:
+    declined = obs(AGREED, boolean=False, days=5)
+    result = preg(obs(HCG_URINE, coded=NEGATIVE, days=3), declined)
+    assert result.status == "not_met"
+    assert result.reason == f"Contraception agreement: declined on {day(5)}"
+    both = preg(obs(HCG_URINE, coded=POSITIVE, days=3), declined)
+    assert both.reason == (
+        f"Positive pregnancy test on {day(3)}; Contraception agreement: declined on {day(5)}"
+    )
+
+
+def test_a_positive_result_anywhere_outweighs_a_negative_one() -> None:
+    negative = obs(HCG_URINE, coded=NEGATIVE, days=2)
+    pregnant = obs(PREGNANCY_STATUS, coded=(SNOMED, "77386006"), days=4)
+    result = preg(negative, pregnant, agreed())
+    assert result.status == "not_met"
+    assert result.reason == f"Positive pregnancy test on {day(4)}"
+    high_hcg = obs(HCG_SERUM, q=300, unit="m[IU]/mL", days=1)
+    assert preg(negative, high_hcg, agreed()).reason == f"Positive pregnancy test on {day(1)}"
+
+
+def test_an_indeterminate_hcg_outweighs_a_negative_qualitative_test() -> None:
+    negative = obs(HCG_URINE, coded=NEGATIVE, days=2)
+    grey = obs(HCG_SERUM, q=12, unit="m[IU]/mL", days=1)
+    result = preg(negative, grey, agreed())
+    assert result.status == "unknown"
+    assert result.reason.startswith(
+        f"hCG 12 m[IU]/mL on {day(1)} is indeterminate (5–25 m[IU]/mL); "
+    )
+
+
+def test_an_unreadable_hcg_is_unknown_with_its_reason() -> None:
+    bad = obs(HCG_SERUM, q=3, unit="furlongs", days=1)
+    result = preg(bad, agreed())
+    assert result.status == "unknown"
+    assert result.reason.startswith(f"hCG {bad.ref}: unit 'furlongs' not recognised; ")
+
+
+def test_postmenopausal_needs_no_test_but_a_positive_test_still_counts() -> None:
+    menopause = (cond(MENOPAUSE, days=2000),)
+    met = preg(agreed(), conditions=menopause)
+    assert met.reason.startswith(f"Post-menopausal (recorded {day(2000)}); ")
+    positive = preg(obs(HCG_URINE, coded=POSITIVE, days=2), agreed(), conditions=menopause)
+    assert positive.status == "not_met"
+    undated = (cond(MENOPAUSE, days=None),)
+    assert preg(agreed(), conditions=undated).status == "unknown"
+
+
+def test_nothing_on_record() -> None:
+    result = preg(agreed())
+    assert result.status == "unknown"
+    assert result.reason.startswith(
+        "No pregnancy test in the last 7 days and no post-menopausal status on record; "
+    )
+    male = preg(agreed(), gender="male")
+    assert male.reason.startswith("Pregnancy test not applicable (male); ")
+    unknown = preg(agreed(), gender="unknown")
+    assert unknown.reason.startswith("Sex not recorded: pregnancy test requirement unclear; ")
+    no_agreement = preg(obs(HCG_URINE, coded=NEGATIVE, days=3))
+    assert no_agreement.reason.endswith(
+        "Contraception agreement: needs confirmation by the study team"
+    )
+
+
+def test_the_pregnancy_status_alone_decides_too() -> None:
+    pregnant = obs(PREGNANCY_STATUS, coded=(SNOMED, "77386006"), days=4)
+    result = preg(pregnant, agreed())
+    assert (result.status, result.reason) == ("not_met", f"Positive pregnancy test on {day(4)}")
+    assert [e.reference for e in result.evidence] == [pregnant.ref]
+    not_pregnant = obs(PREGNANCY_STATUS, coded=(SNOMED, "60001007"), days=4)
+    cleared = preg(not_pregnant, agreed())
+    assert cleared.status == "met"
+    assert cleared.reason.startswith(f"Negative pregnancy test on {day(4)}; ")
+
+
+def test_each_path_cites_what_decided_it() -> None:
+    menopause = cond(MENOPAUSE, days=2000)
+    post = preg(agreed(), conditions=(menopause,))
+    assert post.evidence[0].reference == menopause.ref
+    bad = obs(HCG_SERUM, q=3, unit="furlongs", days=1)
+    assert preg(bad, agreed()).evidence[0].reference == bad.ref
+    bounded = obs(HCG_SERUM, q=25, unit="m[IU]/mL", comparator="<", days=1)
+    grey = preg(bounded, agreed())
+    assert grey.evidence[0].reference == bounded.ref
+    assert grey.evidence[0].note == "reported as <25"
+    declined = obs(AGREED, boolean=False, days=5)
+    assert preg(obs(HCG_URINE, coded=NEGATIVE, days=3), declined).evidence == (
+        preg(declined, gender="male").evidence
+    )
+    assert [e.reference for e in preg(declined, gender="male").evidence] == [declined.ref]
