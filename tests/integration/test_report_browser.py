@@ -4,6 +4,11 @@ The real service (uvicorn) answers a possibly-eligible hook request; the card's 
 rendered by a CommonMark renderer with raw HTML enabled (the least forgiving an EHR could
 be), the card's link is clicked, and the page is read: its text, table rows, the print
 view and phone width. Screenshots are written to artifacts/ (git-ignored).
+
+What the tests wait for: `start_service` returns once uvicorn reports it serves; every
+page load (`goto`, `set_content`) returns once the page's load event fired (Playwright's
+default), and the report page runs no scripts, so what it shows is final by then. No test
+sleeps or depends on how fast the machine is.
 """
 
 from __future__ import annotations
