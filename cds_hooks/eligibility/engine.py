@@ -67,8 +67,10 @@ class Engine:
         # trials ask).
         names = sorted({n for t in trials for n in t.observation_code_sets()})
         self._index = CodeIndex.build(terminology, names)
-        # The Observations any rule reads; the record need not hold the others.
-        self.observations_read = ObservationSelection.of(terminology.code_set(n) for n in names)
+        # The Observations any rule reads (the index's own codes and prefixed sets); the
+        # record need not hold the others.
+        index = self._index
+        self.observations_read = ObservationSelection(frozenset(index.by_code), index.prefixed)
 
     def _check(self, trial: TrialDefinition) -> None:
         """Fail at start-up, not mid-request, if a definition names something unknown."""
