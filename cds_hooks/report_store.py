@@ -6,24 +6,29 @@ token, so a copy of the database hands out no working links. Each report belongs
 screening of one trial and expires `CDS_REPORT_TTL_SECONDS` after it was stored: an expired
 report answers as gone once and is deleted; every write also deletes what has expired.
 
-Each operation is one transaction on its own connection (SQLite) or a pooled connection
-(PostgreSQL), committed before the call returns: a report the hook links to is on disk
-before the card leaves, and any replica sharing the database can serve it.
+Each operation is one transaction, on the store's one held connection (SQLite, in its own
+thread) or a pooled connection (PostgreSQL), committed before the call returns: a report
+the hook links to is on disk before the card leaves, and any replica sharing the database
+can serve it. The hook stores all its cards' reports in one transaction (`put_many`).
+The SQLite file is never recreated once open (see `feedback.sqlite_file`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-import os
 import re
 import secrets
+import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import Any, TypeVar
+
+from cds_hooks.feedback.sqlite_file import HeldConnection, SqliteFile
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS screening_report (
@@ -38,6 +43,7 @@ TOKEN_BYTES = 32
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 class ReportExpired(Exception):
@@ -71,8 +77,8 @@ class ReportStore(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    async def _put(self, key: str, payload: str, now: float, expires: float) -> None:
-        """Delete expired rows and insert this one, in one transaction."""
+    async def _put(self, rows: Sequence[tuple[str, str]], now: float, expires: float) -> None:
+        """Delete expired rows and insert these (token hash, payload), in one transaction."""
 
     @abstractmethod
     async def _get(self, key: str) -> tuple[str, float] | None: ...
@@ -83,11 +89,21 @@ class ReportStore(ABC):
 
     async def put(self, report: Mapping[str, Any]) -> str:
         """Store a report; its new token (the only way to read it back)."""
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        now = self._now()
-        payload = json.dumps(report, ensure_ascii=False, separators=(",", ":"))
-        await self._put(token_hash(token), payload, now, now + self.ttl_seconds)
+        (token,) = await self.put_many([report])
         return token
+
+    async def put_many(self, reports: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Store the reports in one transaction (all or none); their new tokens, in order."""
+        tokens = [secrets.token_urlsafe(TOKEN_BYTES) for _ in reports]
+        if not reports:
+            return tokens
+        now = self._now()
+        rows = [
+            (token_hash(token), json.dumps(report, ensure_ascii=False, separators=(",", ":")))
+            for token, report in zip(tokens, reports, strict=True)
+        ]
+        await self._put(rows, now, now + self.ttl_seconds)
+        return tokens
 
     async def get(self, token: str) -> dict[str, Any] | None:
         """The report, None for an unknown or malformed token; ReportExpired once expired."""
@@ -111,96 +127,98 @@ class ReportStore(ABC):
 
 
 class SqliteReportStore(ReportStore):
+    """One thread and one held connection (SQLite takes one writer at a time anyway): a
+    card's report costs an INSERT and a commit, not a new connection and thread."""
+
     def __init__(self, path: str, ttl_seconds: int, clock: Clock = _utc_now) -> None:
         super().__init__(ttl_seconds, clock)
-        self._path = path
-        # ":memory:" lives as long as one connection: keep one for the store's lifetime.
-        self._memory: Any = None
-        self._opened = False
-        self._existing = f"file:{quote(os.path.abspath(path))}?mode=rw"
+        self._file = SqliteFile(path, timeout=30)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="report-store")
+        self._held: HeldConnection | None = None
 
-    async def _connect(self) -> Any:
-        import aiosqlite
+    async def _in(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            self._held = self._file.current(self._held)
+            try:
+                return job(self._held.connection)
+            except sqlite3.Error:
+                # A connection in an unknown state is not reused.
+                self._held.connection.close()
+                self._held = None
+                raise
 
-        if self._memory is not None:
-            return self._memory
-        # Once open, connect read-write without create: a file deleted while running is
-        # never recreated empty in its place (the feedback store shares it; readiness
-        # reports it). The card then goes out without its report link until an operator
-        # restores the file.
-        if self._opened:
-            db = await aiosqlite.connect(self._existing, uri=True, timeout=30)
-        else:
-            db = await aiosqlite.connect(self._path, timeout=30)
-        await db.execute("PRAGMA synchronous=FULL")
-        return db
-
-    async def _release(self, db: Any) -> None:
-        if db is not self._memory:
-            await db.close()
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
     async def open(self) -> None:
-        import aiosqlite
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._file.create)
 
-        if self._path == ":memory:":
-            self._memory = await aiosqlite.connect(":memory:")
-        else:
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        db = await self._connect()
-        try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            for statement in SCHEMA:
-                await db.execute(statement)
-            await db.commit()
-        finally:
-            await self._release(db)
-        self._opened = True
+        def create_schema(db: sqlite3.Connection) -> None:
+            if not self._file.memory:
+                db.execute("PRAGMA journal_mode=WAL")
+            with _transaction(db):
+                for statement in SCHEMA:
+                    db.execute(statement)
+
+        await self._in(create_schema)
 
     async def close(self) -> None:
-        if self._memory is not None:
-            await self._memory.close()
-            self._memory = None
+        def close_held() -> None:
+            if self._held is not None:
+                self._held.connection.close()
+                self._held = None
 
-    async def _put(self, key: str, payload: str, now: float, expires: float) -> None:
-        db = await self._connect()
-        try:
-            await db.execute("DELETE FROM screening_report WHERE expires_at <= ?", (now,))
-            await db.execute(
-                "INSERT INTO screening_report (token_hash, payload, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?)",
-                (key, payload, now, expires),
-            )
-            await db.commit()
-        finally:
-            await self._release(db)
+        await asyncio.get_running_loop().run_in_executor(self._pool, close_held)
+        self._pool.shutdown(wait=True)
+
+    async def _put(self, rows: Sequence[tuple[str, str]], now: float, expires: float) -> None:
+        def put(db: sqlite3.Connection) -> None:
+            # On disk before the card that links to it leaves.
+            db.execute("PRAGMA synchronous=FULL")
+            with _transaction(db):
+                db.execute("DELETE FROM screening_report WHERE expires_at <= ?", (now,))
+                db.executemany(
+                    "INSERT INTO screening_report (token_hash, payload, created_at, expires_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(key, payload, now, expires) for key, payload in rows],
+                )
+
+        await self._in(put)
 
     async def _get(self, key: str) -> tuple[str, float] | None:
-        db = await self._connect()
-        try:
-            async with db.execute(
+        def get(db: sqlite3.Connection) -> tuple[str, float] | None:
+            row = db.execute(
                 "SELECT payload, expires_at FROM screening_report WHERE token_hash = ?", (key,)
-            ) as cursor:
-                row = await cursor.fetchone()
-        finally:
-            await self._release(db)
-        return (str(row[0]), float(row[1])) if row else None
+            ).fetchone()
+            return (str(row[0]), float(row[1])) if row else None
+
+        return await self._in(get)
 
     async def _delete_expired(self, now: float, key: str | None = None) -> int:
-        db = await self._connect()
-        try:
-            if key is None:
-                cursor = await db.execute(
-                    "DELETE FROM screening_report WHERE expires_at <= ?", (now,)
-                )
-            else:
-                cursor = await db.execute(
-                    "DELETE FROM screening_report WHERE token_hash = ? AND expires_at <= ?",
-                    (key, now),
-                )
-            await db.commit()
+        def delete(db: sqlite3.Connection) -> int:
+            with _transaction(db):
+                if key is None:
+                    cursor = db.execute(
+                        "DELETE FROM screening_report WHERE expires_at <= ?", (now,)
+                    )
+                else:
+                    cursor = db.execute(
+                        "DELETE FROM screening_report WHERE token_hash = ? AND expires_at <= ?",
+                        (key, now),
+                    )
             return max(int(cursor.rowcount), 0)
-        finally:
-            await self._release(db)
+
+        return await self._in(delete)
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 class PostgresReportStore(ReportStore):
@@ -224,16 +242,13 @@ class PostgresReportStore(ReportStore):
             await self._pool.close()
             self._pool = None
 
-    async def _put(self, key: str, payload: str, now: float, expires: float) -> None:
+    async def _put(self, rows: Sequence[tuple[str, str]], now: float, expires: float) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("DELETE FROM screening_report WHERE expires_at <= $1", now)
-            await conn.execute(
+            await conn.executemany(
                 "INSERT INTO screening_report (token_hash, payload, created_at, expires_at) "
                 "VALUES ($1, $2, $3, $4)",
-                key,
-                payload,
-                now,
-                expires,
+                [(key, payload, now, expires) for key, payload in rows],
             )
 
     async def _get(self, key: str) -> tuple[str, float] | None:

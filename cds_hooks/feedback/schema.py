@@ -86,11 +86,13 @@ PROBE = (
 COUNT_FEEDBACK = "SELECT COUNT(*) FROM feedback"
 
 
-def suppression_query(codes: int) -> str:
-    """Status of the latest suppressing override for (patient, trial) since a time."""
-    marks = ", ".join("?" * codes)
+def suppression_query(trials: int, codes: int) -> str:
+    """(trial, status) of the suppressing overrides for a patient and these trials since a
+    time, latest first: one primary-key range per trial."""
+    trial_marks = ", ".join("?" * trials)
+    code_marks = ", ".join("?" * codes)
     return (
-        "SELECT status FROM suppression WHERE patient_key = ? AND trial_id = ? "  # noqa: S608
-        f"AND override_code IN ({marks}) AND received_at >= ? "
-        "ORDER BY received_at DESC LIMIT 1"
+        "SELECT trial_id, status FROM suppression WHERE patient_key = ? "  # noqa: S608
+        f"AND trial_id IN ({trial_marks}) AND override_code IN ({code_marks}) "
+        "AND received_at >= ? ORDER BY received_at DESC"
     )

@@ -18,15 +18,14 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 from cds_hooks.feedback import schema
 from cds_hooks.feedback.health import StoreUnavailable
+from cds_hooks.feedback.sqlite_file import HeldConnection, SqliteFile, describe
 from cds_hooks.feedback.store import FeedbackStore, Step, StoreOptions, _now, _timestamp
 
 T = TypeVar("T")
@@ -34,40 +33,16 @@ _READERS = 2
 _MAX_WAITING_READS = 32
 
 
-def describe(exc: BaseException) -> str:
-    """SQLite's own messages name the failure, never a value ("database is locked")."""
-    if isinstance(exc, sqlite3.Error):
-        name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
-        return f"{name}: {str(exc)[:120]}"
-    if isinstance(exc, OSError):
-        return f"{type(exc).__name__}: {exc.strerror or 'OS error'}"
-    return type(exc).__name__
-
-
-class _Connection:
-    """A connection and the identity of the file it opened."""
-
-    def __init__(self, connection: sqlite3.Connection, file_id: tuple[int, int] | None) -> None:
-        self.connection = connection
-        self.file_id = file_id
-
-
 class SqliteFeedbackStore(FeedbackStore):
     def __init__(self, path: str, options: StoreOptions | None = None) -> None:
         super().__init__(options)
-        self._memory = path == ":memory:"
-        if self._memory:
-            # Shared between this store's connections, gone when the store closes.
-            self._path: Path | None = None
-            self._uri = f"file:trial-cds-{uuid.uuid4().hex}?mode=memory&cache=shared"
-        else:
-            self._path = Path(path).absolute()
-            self._uri = self._path.as_uri() + "?mode=rw"  # never creates the file
+        self._file = SqliteFile(path, timeout=self.options.write_timeout)
+        self._memory = self._file.memory
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._reader_pool = ThreadPoolExecutor(_READERS, thread_name_prefix="sqlite-reader")
-        self._writer: _Connection | None = None
+        self._writer: HeldConnection | None = None
         self._readers = threading.local()
-        self._all_readers: list[_Connection] = []
+        self._all_readers: list[HeldConnection] = []
         self._readers_lock = threading.Lock()
         self._reads_waiting = 0
 
@@ -76,44 +51,8 @@ class SqliteFeedbackStore(FeedbackStore):
 
     # --- connections (in the store's threads) -----------------------------------------------
 
-    def _file_id(self) -> tuple[int, int] | None:
-        if self._path is None:
-            return None
-        try:
-            info = os.stat(self._path)
-        except FileNotFoundError as exc:
-            raise StoreUnavailable("database file is missing") from exc
-        except OSError as exc:
-            raise StoreUnavailable(describe(exc)) from exc
-        return info.st_dev, info.st_ino
-
-    def _open(self, *, reader: bool) -> _Connection:
-        file_id = self._file_id()
-        try:
-            connection = sqlite3.connect(
-                self._uri,
-                uri=True,
-                timeout=self.options.write_timeout,
-                isolation_level=None,  # transactions are explicit
-                check_same_thread=False,
-            )
-            connection.execute("PRAGMA synchronous=NORMAL")
-            if reader:
-                connection.execute("PRAGMA query_only=1")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(describe(exc)) from exc
-        return _Connection(connection, file_id)
-
-    def _current(self, held: _Connection | None, *, reader: bool) -> _Connection:
-        """`held` if it still points at the database file, else a new connection."""
-        if held is not None and held.file_id == self._file_id():
-            return held
-        if held is not None:
-            held.connection.close()
-        return self._open(reader=reader)
-
-    def _writer_connection(self) -> _Connection:
-        self._writer = self._current(self._writer, reader=False)
+    def _writer_connection(self) -> HeldConnection:
+        self._writer = self._file.current(self._writer)
         return self._writer
 
     def _drop_writer(self) -> None:
@@ -121,9 +60,9 @@ class SqliteFeedbackStore(FeedbackStore):
             self._writer.connection.close()
             self._writer = None
 
-    def _reader_connection(self) -> _Connection:
-        held: _Connection | None = getattr(self._readers, "connection", None)
-        current = self._current(held, reader=True)
+    def _reader_connection(self) -> HeldConnection:
+        held: HeldConnection | None = getattr(self._readers, "connection", None)
+        current = self._file.current(held, reader=True)
         if current is not held:
             self._readers.connection = current
             with self._readers_lock:
@@ -139,12 +78,9 @@ class SqliteFeedbackStore(FeedbackStore):
 
     def _create_schema(self) -> None:
         try:
-            if self._path is not None:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                # The only place the file may be created: at start-up.
-                sqlite3.connect(self._path).close()
+            self._file.create()
             connection = self._writer_connection().connection
-            if self._path is not None:
+            if not self._memory:
                 connection.execute("PRAGMA journal_mode=WAL")  # concurrent readers
             connection.execute("BEGIN IMMEDIATE")
             for statement in schema.SCHEMA:
@@ -172,9 +108,7 @@ class SqliteFeedbackStore(FeedbackStore):
         # One deadline for waiting in the writer's queue and for the database's lock
         # together: behind a stuck lock, writes fail in `write_timeout`, not in a multiple.
         deadline = time.monotonic() + self.options.write_timeout
-        return await self._in(
-            self._writer_pool, lambda: self._transact(steps, durable, deadline)
-        )
+        return await self._in(self._writer_pool, lambda: self._transact(steps, durable, deadline))
 
     def _transact(self, steps: Sequence[Step], durable: bool, deadline: float) -> list[int]:
         left = deadline - time.monotonic()
@@ -214,19 +148,19 @@ class SqliteFeedbackStore(FeedbackStore):
 
         return await self._in(self._reader_pool, read)
 
-    def _query(self, held: _Connection, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _query(self, held: HeldConnection, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
             return [tuple(row) for row in held.connection.execute(sql, list(args)).fetchall()]
         except sqlite3.Error as exc:
             raise StoreUnavailable(describe(exc)) from exc
 
     async def _readiness_problem(self) -> str | None:
-        if self._path is None:
+        path = self._file.path
+        if path is None:
             return None
         # Root ignores file modes; everyone else would only find out at the next restart.
-        if not self._path.exists():
+        if not path.exists():
             return None  # the probe write says "missing"
-        if not (os.access(self._path, os.W_OK) and os.access(self._path.parent, os.W_OK)):
+        if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
             return "database file or its directory is not writable"
         return None
-

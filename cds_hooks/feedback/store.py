@@ -259,20 +259,32 @@ class FeedbackStore(ABC):
     ) -> str | None:
         """Status of the card a clinician suppressed recently for this patient and trial;
         None also when the store cannot say in time (the card is shown)."""
-        if days <= 0 or not codes:
-            return None
+        return (await self.suppressed_statuses(patient, [trial_id], codes, days)).get(trial_id)
+
+    async def suppressed_statuses(
+        self, patient: str, trial_ids: Sequence[str], codes: Sequence[str], days: int
+    ) -> dict[str, str]:
+        """`suppressed_status` for several trials in one lookup: trial → status of its
+        latest suppressing override. Empty also when the store cannot say in time (the
+        cards are shown)."""
+        if days <= 0 or not codes or not trial_ids:
+            return {}
         since = _timestamp(_now() - timedelta(days=days))
         try:
             async with asyncio.timeout(self.options.lookup_timeout):
                 rows = await self._read(
-                    schema.suppression_query(len(codes)), [patient, trial_id, *codes, since]
+                    schema.suppression_query(len(trial_ids), len(codes)),
+                    [patient, *trial_ids, *codes, since],
                 )
         except (StoreUnavailable, TimeoutError) as exc:
             self.health.lookups_failed += 1
             reason = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable("timeout")
             self._failed("suppression lookup", reason)
-            return None
-        return str(rows[0][0]) if rows else None
+            return {}
+        latest: dict[str, str] = {}
+        for trial_id, status in rows:  # latest first: the first row per trial decides
+            latest.setdefault(str(trial_id), str(status))
+        return latest
 
     # --- health -----------------------------------------------------------------------------
 

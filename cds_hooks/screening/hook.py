@@ -7,8 +7,9 @@ PrefetchTooLarge → 413).
 Per trial, a card is issued only when the trial is recruiting, the patient is not
 `not_eligible`, the record holds the trial's target disease, on order hooks the orders
 start the trial's treatment, and a clinician did not suppress the same status recently.
-The remaining cards are ranked (cards.card_rank) and cut to `CDS_MAX_CARDS`; each gets its
-screening report stored first, and links to it only if storing worked.
+The remaining cards are ranked (cards.card_rank) and cut to `CDS_MAX_CARDS`; their
+screening reports are stored first, in one transaction, and each card links to its own
+only if storing worked.
 """
 
 from __future__ import annotations
@@ -76,33 +77,35 @@ def candidates(
 
 
 # --- the feedback store, in one place: suppression before the cards, issued cards after.
-async def _suppressed(state: AppState, key: str, candidate: Candidate) -> bool:
-    status = await state.store.suppressed_status(
+async def _suppressed(state: AppState, key: str, ranked: Sequence[Candidate]) -> set[str]:
+    """Trials whose card a clinician suppressed recently with the status it has now."""
+    statuses = await state.store.suppressed_statuses(
         key,
-        candidate.trial.id,
+        [c.trial.id for c in ranked],
         sorted(SUPPRESSING_REASONS),
         state.settings.feedback_suppress_days,
     )
-    return status == candidate.result.status
+    return {c.trial.id for c in ranked if statuses.get(c.trial.id) == c.result.status}
 
 
 async def _record_issued(state: AppState, issued: Sequence[tuple[str, str, str, str]]) -> None:
     await state.store.record_cards(issued)
 
 
-async def _store_report(
-    state: AppState, candidate: Candidate, screening: ScreeningResult
-) -> str | None:
-    """The report's URL, or None when it could not be stored: the card then goes out
-    without the link (never a link to nothing), and the hook still answers."""
-    report = build_report(candidate.trial, candidate.result, screening, state.engine.terminology)
+async def _store_reports(
+    state: AppState, chosen: Sequence[Candidate], screening: ScreeningResult
+) -> list[str | None]:
+    """Each card's report URL, in one transaction; all None when they could not be
+    stored: the cards then go out without the link (never a link to nothing), and the
+    hook still answers."""
+    reports = [build_report(c.trial, c.result, screening, state.engine.terminology) for c in chosen]
     try:
-        token = await state.reports.put(report)
+        tokens = await state.reports.put_many(reports)
     except Exception as exc:  # any store failure: the cards matter more than the link
         # The type only: a database error text can quote the row.
         log.error("screening report not stored (%s); card sent without it", type(exc).__name__)
-        return None
-    return report_url(state.settings.public_url, token)
+        return [None] * len(chosen)
+    return [report_url(state.settings.public_url, token) for token in tokens]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,16 +140,13 @@ async def answer_hook(
         draft_orders=context.get("draftOrders"),
         selected=selected,
     )
+    suppressed = await _suppressed(state, key, ranked) if ranked else set()
+    chosen = [c for c in ranked if c.trial.id not in suppressed][: state.settings.max_cards]
+    urls = await _store_reports(state, chosen, screening) if chosen else []
     cards: list[dict[str, Any]] = []
     issued: list[tuple[str, str, str, str]] = []
-    stored = failed = 0
-    for candidate in ranked:
-        if len(cards) >= state.settings.max_cards:
-            break
-        if await _suppressed(state, key, candidate):
-            continue
-        url = await _store_report(state, candidate, screening)
-        stored, failed = (stored + 1, failed) if url else (stored, failed + 1)
+    for candidate, url in zip(chosen, urls, strict=True):
+        # Never None: `candidates` already left out what card_for refuses.
         card = card_for(
             candidate.trial,
             candidate.result,
@@ -159,6 +159,8 @@ async def answer_hook(
         if card is not None:
             cards.append(card.wire())
             issued.append((str(card.uuid), key, candidate.trial.id, candidate.result.status))
+    stored = sum(1 for url in urls if url)
+    failed = len(urls) - stored
     await _record_issued(state, issued)
     return HookAnswer(cards, stored, failed)
 

@@ -150,3 +150,70 @@ def test_the_database_holds_a_hash_of_the_token_not_the_token(tmp_path: Path) ->
         rows = db.execute("SELECT token_hash, payload FROM screening_report").fetchall()
     assert rows == [(token_hash(token), rows[0][1])]
     assert token not in rows[0][0] + rows[0][1]
+
+
+def test_several_reports_are_stored_together_or_not_at_all(database_url: str) -> None:
+    async def scenario() -> None:
+        store = await _opened(database_url, Clock())
+        try:
+            reports = [{**REPORT, "n": n} for n in range(3)]
+            tokens = await store.put_many(reports)
+            assert len(set(tokens)) == 3
+            assert [await store.get(t) for t in tokens] == reports  # each its own, in order
+            assert await store.put_many([]) == []
+            # A report that cannot be serialised fails the whole call: none of the others
+            # is stored (no card may link to a half-written set).
+            with pytest.raises(TypeError):
+                await store.put_many([{"ok": 1}, {"bad": object()}])
+            assert await store.purge() == 0
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_insert_stores_none_of_the_batch(tmp_path: Path) -> None:
+    path = tmp_path / "reports.sqlite3"
+
+    async def scenario() -> None:
+        store = await _opened(f"sqlite:///{path}", Clock())
+        try:
+            with sqlite3.connect(path) as db:  # the second row of a batch is refused
+                db.execute(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON screening_report "
+                    "WHEN NEW.payload LIKE '%refuse%' BEGIN SELECT RAISE(ABORT, 'no'); END"
+                )
+            with pytest.raises(sqlite3.IntegrityError):
+                await store.put_many([REPORT, {"refuse": True}])
+            token = await store.put(REPORT)  # the store still works after the failure
+            assert await store.get(token) == REPORT
+        finally:
+            await store.close()
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT COUNT(*) FROM screening_report").fetchone() == (1,)
+
+    asyncio.run(scenario())
+
+
+def _delete_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def test_a_database_file_deleted_while_open_is_refused_not_recreated(tmp_path: Path) -> None:
+    path = tmp_path / "reports.sqlite3"
+
+    async def scenario() -> None:
+        store = await _opened(f"sqlite:///{path}", Clock())
+        try:
+            token = await store.put(REPORT)
+            _delete_database(path)
+            with pytest.raises(Exception, match="database file is missing"):
+                await store.put(REPORT)
+            with pytest.raises(Exception, match="database file is missing"):
+                await store.get(token)
+            assert not path.exists()
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

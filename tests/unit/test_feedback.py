@@ -76,6 +76,39 @@ def test_retries_are_no_ops_and_distinct_outcomes_are_kept(tmp_path: Path) -> No
     assert with_store(tmp_path / "f.sqlite3", scenario) == [1, 0, 1, 1, 1, 2, 6]
 
 
+def test_one_lookup_answers_for_several_trials_with_each_latest_override(
+    tmp_path: Path,
+) -> None:
+    async def scenario(store: SqliteFeedbackStore) -> list[dict[str, str]]:
+        await store.record_cards(
+            [
+                ("card-x1", "patient-1", "trial-x", "possibly_eligible"),
+                ("card-x2", "patient-1", "trial-x", "likely_eligible"),
+                ("card-z", "patient-1", "trial-z", "possibly_eligible"),
+                ("card-w", "patient-2", "trial-w", "likely_eligible"),
+            ]
+        )
+        await store.flush()
+        # trial-x declined twice: the later override (on the likely card) is the one kept.
+        await store.record_feedback("svc", [item("card-x1", ts="2026-03-02T10:00:00Z")])
+        await store.record_feedback("svc", [item("card-x2", ts="2026-03-02T11:00:00Z")])
+        await store.record_feedback("svc", [item("card-z")])
+        await store.record_feedback("svc", [item("card-w")])
+        trials = ["trial-x", "trial-y", "trial-z", "trial-w"]
+        return [
+            await store.suppressed_statuses("patient-1", trials, CODES, 90),
+            await store.suppressed_statuses("patient-1", [], CODES, 90),
+            await store.suppressed_statuses("patient-1", trials, CODES, 0),
+        ]
+
+    assert with_store(tmp_path / "f.sqlite3", scenario) == [
+        # trial-y was never suppressed; trial-w belongs to another patient.
+        {"trial-x": "likely_eligible", "trial-z": "possibly_eligible"},
+        {},
+        {},
+    ]
+
+
 def test_dedupe_key_ignores_order_of_accepted_suggestions() -> None:
     a = item("c", "accepted", None, acceptedSuggestions=[{"id": "x"}, {"id": "y"}])
     b = item("c", "accepted", None, acceptedSuggestions=[{"id": "y"}, {"id": "x"}])
@@ -262,10 +295,12 @@ def test_suppression_lookup_is_one_primary_key_search(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         # The lookup reads the derived rows, bounded by the reason codes, not the cards.
         assert db.execute("SELECT COUNT(*) FROM suppression").fetchone()[0] == 1
-        sql = store_module.schema.suppression_query(len(CODES))
+        sql = store_module.schema.suppression_query(3, len(CODES))
         plan = " ".join(
             row[3]
-            for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", ["p", "t", *CODES, "2026"])
+            for row in db.execute(
+                f"EXPLAIN QUERY PLAN {sql}", ["p", "t1", "t2", "t3", *CODES, "2026"]
+            )
         )
     assert "USING PRIMARY KEY" in plan or "USING INDEX sqlite_autoindex_suppression" in plan
     assert "issued_card" not in plan
