@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from cds_hooks.eligibility import Evidence
@@ -129,6 +130,7 @@ _UCUM_IN_TEXT = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # the card and the report show the same reasons
 def humanize_units(text: str) -> str:
     """Units inside a sentence from the engine ("ANC 3.2 10*9/L ≥ 1.5 10*9/L") as people
     write them ("ANC 3.2 ×10⁹/L ≥ 1.5 ×10⁹/L"); "INR 1 {INR}" → "INR 1"."""
@@ -139,6 +141,7 @@ def humanize_units(text: str) -> str:
 # CommonMark: any ASCII punctuation may be backslash-escaped. These are the ones that start
 # emphasis, code, links, images, HTML, entities, tables or strike-through.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#+!|~&$])")
+_BLOCK_START = re.compile(r"[-=]|\d+[.)]")
 
 
 def markdown_text(text: str) -> str:
@@ -149,5 +152,7 @@ def markdown_text(text: str) -> str:
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
     # "- x", "= x", "1. x" and "1) x" at the start of a line are block syntax. Parentheses
     # elsewhere are inert: a link needs "](", and "]" is escaped.
+    if _BLOCK_START.match(escaped) is None:
+        return escaped
     escaped = re.sub(r"^([-=])", r"\\\1", escaped)
     return re.sub(r"^(\d+)([.)])", r"\1\\\2", escaped)

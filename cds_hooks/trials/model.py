@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cds_hooks.trials.params import Read, RuleParams
@@ -26,10 +26,15 @@ class CriterionDefinition:
     lookback_days: int
     source_text: str | None = None
     params: RuleParams | None = None  # the rule, typed (set by the loader)
+    # What the rule reads, walked once: cards and reports ask for it per criterion.
+    _reads: tuple[Read, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def reads(self) -> Iterator[Read]:
-        if self.params is not None:
-            yield from self.params.all_reads()
+        if self._reads is None:
+            walked = tuple(self.params.all_reads()) if self.params is not None else ()
+            object.__setattr__(self, "_reads", walked)
+            return iter(walked)
+        return iter(self._reads)
 
     def code_sets(self, resource_types: frozenset[str] | None = None) -> set[str]:
         return {
@@ -54,6 +59,9 @@ class TrialDefinition:
     treatment_code_sets: tuple[str, ...]
     criteria: tuple[CriterionDefinition, ...]
     raw: Mapping[str, Any]
+    _by_id: dict[str, CriterionDefinition] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def recruiting(self) -> bool:
@@ -61,7 +69,9 @@ class TrialDefinition:
         return self.recruitment_status == "recruiting"
 
     def criterion(self, criterion_id: str) -> CriterionDefinition:
-        return next(c for c in self.criteria if c.id == criterion_id)
+        if not self._by_id:
+            self._by_id.update((c.id, c) for c in self.criteria)
+        return self._by_id[criterion_id]
 
     def reads(self) -> set[Read]:
         """Everything this trial's rules read (resource types and code sets)."""
