@@ -28,6 +28,8 @@ _NO_CODES: frozenset[Code] = frozenset()
 def as_dict(value: Any) -> Mapping[str, Any]:
     if type(value) is dict:
         return value
+    if value is None:  # an absent element: no ABC check
+        return _EMPTY
     return value if isinstance(value, Mapping) else _EMPTY
 
 

@@ -151,9 +151,15 @@ def time_of_day(value: object) -> ClockTime | None:
     """The wall-clock time of a dateTime/instant as written ("2026-03-01T08:30:00+01:00" →
     08:30), or None for a date without a time or anything unreadable. Like the calendar
     date, it is not shifted to UTC: it orders results of one local day."""
-    if type(value) is not str or len(value) < 16 or value[10:11] != "T":
+    if type(value) is not str or parse_date(value).precision != "day":
         return None
-    if parse_date(value).precision != "day":
+    return clock_time(value)
+
+
+def clock_time(value: object) -> ClockTime | None:
+    """`time_of_day` of a value already read as a full date or dateTime by `parse_date`
+    (which checked its grammar): only the time part is read here."""
+    if type(value) is not str or len(value) < 16 or value[10:11] != "T":
         return None
     try:
         return ClockTime.fromisoformat(value[11:19] if value[16:17] == ":" else value[11:16])

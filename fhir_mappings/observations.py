@@ -21,7 +21,7 @@ from fhir_mappings._read import (
     quantity,
     reference_ranges,
 )
-from fhir_mappings.dates import effective_or_issued, time_of_day
+from fhir_mappings.dates import clock_time, effective_or_issued, time_of_day
 from fhir_mappings.facts import ObservationComponent, ObservationFact, ObservationValue
 
 # value[x] types that eligibility has no reading for; present, they make the value unusable
@@ -136,18 +136,16 @@ def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
         )
     status = resource.get("status")
     code = resource.get("code")
-    moment = next(
-        (
-            v
-            for v in (
-                resource.get("effectiveDateTime"),
-                period.get("start"),
-                resource.get("effectiveInstant"),
-            )
-            if v is not None
-        ),
-        None,
-    )
+    # The element `when` was read from (effective[x] decides when present), for its time
+    # of day; a Period with only an end, or `issued`, gives a date without one.
+    moment = resource.get("effectiveDateTime")
+    read_time = clock_time  # `moment` is the value `when` was read from: already checked
+    if moment is None:
+        moment = period.get("start")
+        if moment is None:
+            moment = resource.get("effectiveInstant")
+            if period.get("end") is not None:  # `when` came from the end: check the instant
+                read_time = time_of_day
     return ObservationFact(
         ref=ref,
         codes=codes_of(code),
@@ -159,6 +157,6 @@ def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
         interpretation=codes_of(resource.get("interpretation")),
         display=display_of(code),
         problem="; ".join(problems) or None,
-        time=time_of_day(moment) if when is not None else None,
+        time=read_time(moment) if when is not None and moment is not None else None,
         category=codes_of(resource.get("category")),
     )

@@ -23,7 +23,7 @@ from fhir_mappings.facts import (
     PatientFact,
     ReferenceRange,
 )
-from fhir_mappings.terminology import CodeSet, Terminology
+from fhir_mappings.terminology import CodeSet, Plausible, Terminology
 from fhir_mappings.units import UnitError, convert, normalize_unit
 
 DICOM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -87,8 +87,12 @@ def _answer_codes(value: ObservationValue, sets: tuple[CodeSet, ...]) -> frozens
 def _read_answers(
     value: ObservationValue, interpretation: frozenset[Code], sets: tuple[CodeSet, ...]
 ) -> ObservationValue:
+    if not sets or value.codes:
+        return value  # nothing to read the answer against, or already coded
     codes = _answer_codes(value, sets)
     if not value.codes and not codes:
+        if not interpretation:
+            return value
         # Results carried only in `interpretation` (an MSI call given as the
         # interpretation of a score): its codes count when they are this test's answers.
         codes = frozenset(c for c in interpretation if any(c in cs.answer_codes for cs in sets))
@@ -114,18 +118,33 @@ def implausible(value: ObservationValue, code_set: CodeSet) -> str | None:
         number, unit, comparator = float(value.integer), None, None
     else:
         return None  # coded answers are on their scale by construction
+    why = _outside(number, unit, comparator, limits, code_set)
+    if why is None:
+        return None
     shown = f"{_fmt(number)}{' ' + unit if unit else ''}"
+    if why == "not finite":
+        return f"implausible value: {shown} is not a finite number"
+    if why == "not on scale":
+        return f"implausible value: {shown} is not a point on the {code_set.name} scale"
     # The limits' source stays in the terminology data; the reason says what and where.
     where = f"outside the physiological limits {_fmt(limits.low)}–{_fmt(limits.high)} {limits.unit}"
+    return f"implausible value: {comparator or ''}{shown} is {where}"
+
+
+def _outside(
+    number: float, unit: str | None, comparator: str | None, limits: Plausible, code_set: CodeSet
+) -> str | None:
+    """Which way a value breaks its analyte's limits ("not finite", "sign", "range",
+    "not on scale"), or None; the reason is worded only then (most values are fine)."""
     if not math.isfinite(number):
-        return f"implausible value: {shown} is not a finite number"
+        return "not finite"
     # Sign and zero need no unit: a negative creatinine is impossible in any unit.
     if (
         comparator is None
         and limits.low >= 0
         and (number < 0 or (number == 0 and (limits.low > 0 or limits.low_exclusive)))
     ):
-        return f"implausible value: {shown} is {where}"
+        return "sign"
     if limits.unit in _DIMENSIONLESS:
         if unit is not None and normalize_unit(unit) not in (*_DIMENSIONLESS, None):
             return None  # another unit: the engine refuses it as not convertible
@@ -151,9 +170,9 @@ def implausible(value: ObservationValue, code_set: CodeSet) -> str | None:
     else:
         bad = below or canonical > limits.high
     if bad:
-        return f"implausible value: {comparator or ''}{shown} is {where}"
+        return "range"
     if limits.integer and comparator is None and not float(canonical).is_integer():
-        return f"implausible value: {shown} is not a point on the {code_set.name} scale"
+        return "not on scale"
     return None
 
 
@@ -209,6 +228,8 @@ def applicable_ranges(
             kept.append(r)
     if ranges and not kept:
         return (replace(ranges[0], problem="no reference range given for the patient's age"),)
+    if len(kept) == len(ranges) and all(a is b for a, b in zip(kept, ranges, strict=True)):
+        return ranges  # unchanged: the same tuple, so callers can tell by identity
     return tuple(kept)
 
 
@@ -222,16 +243,19 @@ def refine_observation(
         why = implausible(value, code_set) or _contradiction(value, fact.interpretation, code_set)
         if why is not None and why not in problems:
             problems.append(why)
-    components = tuple(
-        replace(c, value=refined)
-        if (refined := _read_answers(c.value, frozenset(), terminology.reading_sets(c.codes)))
-        is not c.value
-        else c
-        for c in fact.components
+    components = (
+        tuple(
+            replace(c, value=refined)
+            if (refined := _read_answers(c.value, frozenset(), terminology.reading_sets(c.codes)))
+            is not c.value
+            else c
+            for c in fact.components
+        )
+        if fact.components
+        else fact.components
     )
-    age = _age_at(patient, fact.date)
     ranges = (
-        applicable_ranges(fact.reference_ranges, age)
+        applicable_ranges(fact.reference_ranges, _age_at(patient, fact.date))
         if fact.reference_ranges
         else fact.reference_ranges
     )
@@ -241,7 +265,7 @@ def refine_observation(
         value is fact.value
         and problem == fact.problem
         and modality == fact.modality
-        and ranges == fact.reference_ranges
+        and ranges is fact.reference_ranges
         and all(a is b for a, b in zip(components, fact.components, strict=True))
     ):
         return fact  # nothing to add: the usual case, and a copy costs a whole fact
