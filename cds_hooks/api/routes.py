@@ -20,7 +20,7 @@ from cds_hooks.api.openapi import (
     HOOK_OPENAPI,
     HOOK_RESPONSES,
 )
-from cds_hooks.api.wire import first_error, json_depth
+from cds_hooks.api.wire import first_error, json_too_deep
 from cds_hooks.auth import AuthError, audience
 from cds_hooks.outbound import OutboundError, check_fhir_server
 from cds_hooks.prefetch import DataUnavailable, PrefetchTooLarge
@@ -74,11 +74,12 @@ async def _body(request: Request, state: AppState) -> Any:
         if size > limit:
             raise HookError(413, f"request body larger than {limit} bytes")
         chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
-        body = orjson.loads(b"".join(chunks))
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise HookError(400, f"request body is not valid JSON: {exc.msg}") from exc
-    if json_depth(body, state.settings.max_json_depth):
+    if json_too_deep(raw, state.settings.max_json_depth):
         raise HookError(400, f"JSON nested deeper than {state.settings.max_json_depth} levels")
     return body
 
