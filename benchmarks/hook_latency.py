@@ -60,7 +60,10 @@ def main() -> None:
         help="Observations in the chart (≥ 200; beyond 200 they are results no criterion reads)",
     )
     args = parser.parse_args()
-    body = orjson.dumps(hook_body(realistic_patient(unrelated=max(args.chart - 200, 0))))
+    unrelated = max(args.chart - 200, 0)
+    body = orjson.dumps(
+        hook_body(realistic_patient(unrelated=unrelated), unrelated_in_prefetch=unrelated > 0)
+    )
     results: dict[tuple[str, int], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = {
