@@ -102,4 +102,5 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
         display=display_of(code),
         problem="; ".join(problems) or None,
         suspected=suspected,
+        status_post="Z" in certainty,
     )

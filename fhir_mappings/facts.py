@@ -123,6 +123,9 @@ class ConditionFact:
     # Suspected, not confirmed: verificationStatus provisional / differential / unconfirmed,
     # or a national certainty marker (ICD-10-GM Diagnosesicherheit "V").
     suspected: bool = False
+    # "Status post" (ICD-10-GM Diagnosesicherheit "Z", Zustand nach): the condition was
+    # there; whether it still is, is not said (a resected tumour, a treated infection).
+    status_post: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,9 @@ from cds_hooks.trials.params import (
 )
 from fhir_mappings.facts import Code, ConditionFact, DiagnosticReportFact, ObservationFact
 
+# How a reason names the marker, so a reviewer can find it in the record.
+STATUS_POST = "ICD-10-GM certainty Z"
+
 
 def _unavailable(s: Screening) -> Outcome | None:
     if (why := s.unavailable("Condition")) is not None:
@@ -61,6 +64,8 @@ def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
             tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
         )
     active = [c for c in active if not c.suspected]
+    past = [c for c in active if c.status_post]
+    active = [c for c in active if not c.status_post]
     if not candidates:
         refuted = [
             c
@@ -77,6 +82,13 @@ def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
             NOT_MET,
             text[0].upper() + text[1:] + note,
             tuple(cond_evidence(c, "not counted") for c in refuted),
+        )
+    if not active and past:
+        return Outcome(
+            UNKNOWN,
+            f"{past[0].display or p.label} is coded as status post ({STATUS_POST}); "
+            "confirm current disease",
+            tuple(cond_evidence(c, "status post") for c in past),
         )
     if not active:
         return Outcome(
@@ -173,13 +185,19 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
     excepted = [s.code_set(n) for n in p.except_code_sets]
     found: list[ConditionFact] = []
     unclear: list[ConditionFact] = []  # active_only, but no clinical status recorded
+    past: list[ConditionFact] = []  # active_only, but coded as status post
     for name in p.code_sets:
         for c in s.conditions(name):
-            if c in found or c in unclear or any(e.matches(c.codes) for e in excepted):
+            if c in found or c in unclear or c in past:
+                continue
+            if any(e.matches(c.codes) for e in excepted):
                 continue
             if p.active_only and c.clinical_status in INACTIVE_CLINICAL:
                 continue
-            (unclear if p.active_only and c.clinical_status is None else found).append(c)
+            if p.active_only and c.status_post:
+                past.append(c)
+            else:
+                (unclear if p.active_only and c.clinical_status is None else found).append(c)
     # A suspected condition (provisional, differential, unconfirmed) can neither be counted
     # nor ignored: it decides nothing unless a confirmed one does.
     suspected = [c for c in found if c.suspected]
@@ -214,6 +232,13 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             f"{p.label}: {unclear[0].display or unclear[0].ref} on record without a clinical "
             "status (active or not?)",
             tuple(cond_evidence(c) for c in unclear),
+        )
+    if past:
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {past[0].display or past[0].ref} is coded as status post "
+            f"({STATUS_POST}): whether it is still active is not recorded",
+            tuple(cond_evidence(c, "status post") for c in past),
         )
     later = [c for c in found if c.date is not None and c.date > span.as_of]
     if later:
@@ -312,6 +337,15 @@ def distinct_count(p: DistinctCount, s: Screening, window: Window) -> Outcome:
             "confirmed: the count cannot be established",
             tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
         )
+    past = [c for c in found if c.status_post]
+    if past:
+        # Gone or still there: it can neither be counted nor ignored either.
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {past[0].display or past[0].ref} is coded as status post "
+            f"({STATUS_POST}): the count cannot be established",
+            tuple(cond_evidence(c, "status post") for c in past),
+        )
     inside = [c for c in found if c.date is not None and window.contains(c.date)]
     if len(inside) < len(found):
         return Outcome(
@@ -363,6 +397,15 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
             f"Metastasis {suspected[0].display or suspected[0].ref} is suspected, not "
             "confirmed: the number of sites cannot be established",
             tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
+        )
+    past = [c for c in mets if c.status_post]
+    if past:
+        # A resected or treated metastasis may be gone: the sites cannot be counted.
+        return Outcome(
+            UNKNOWN,
+            f"Metastasis {past[0].display or past[0].ref} is coded as status post "
+            f"({STATUS_POST}): the number of sites cannot be established",
+            tuple(cond_evidence(c, "status post") for c in past),
         )
     m_stage = s.latest(p.m_stage, window).fact
     m0 = _coded(m_stage, s.code_set(p.m0_values))
