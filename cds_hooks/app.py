@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from cds_hooks import __version__, logs
 from cds_hooks.api import errors, health, openapi, wire
-from cds_hooks.api.limits import BodyDeadline
+from cds_hooks.api.limits import BodyDeadline, InFlightLimit
 from cds_hooks.api.middleware import RequestLog, log_fields
 from cds_hooks.api.reports import router as reports_router
 from cds_hooks.api.routes import router
@@ -138,6 +138,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Inside the request log, so a 408 for a stalled body is logged like any answer.
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout_seconds)
+    # Outside the body deadline: a refused request does not wait for its body.
+    app.add_middleware(
+        InFlightLimit, limit=settings.limit_concurrency, exempt=("/healthz", "/readyz")
+    )
     # Added last, so outermost: CORS preflights and errors are logged too.
     app.add_middleware(RequestLog)
     errors.install(app)

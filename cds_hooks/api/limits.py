@@ -1,9 +1,15 @@
-"""Request body read deadline, as a pure ASGI middleware.
+"""Request limits, as pure ASGI middlewares.
 
-uvicorn times out idle keep-alive connections but not a request whose body trickles in or
-stops: each such request would hold a connection, a concurrency slot and its buffered
-bytes forever. Here the whole body must arrive within `seconds` of the request start;
-otherwise the request is answered 408 (OperationOutcome) and the connection closed.
+`BodyDeadline`: uvicorn times out idle keep-alive connections but not a request whose body
+trickles in or stops: each such request would hold a connection, a concurrency slot and
+its buffered bytes forever. Here the whole body must arrive within `seconds` of the
+request start; otherwise the request is answered 408 (OperationOutcome) and the connection
+closed.
+
+`InFlightLimit`: at most `limit` requests in progress per worker; beyond, 503 at once
+with an OperationOutcome and Retry-After, which an EHR can read and log (uvicorn's own
+limit, kept above it as a backstop for connections, answers plain text). The health
+probes are never refused: an overloaded worker is busy, not dead.
 """
 
 from __future__ import annotations
@@ -15,6 +21,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_hooks.api.errors import outcome_response
 from cds_hooks.api.middleware import log_fields
+
+
+class InFlightLimit:
+    def __init__(self, app: ASGIApp, limit: int, exempt: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.limit = limit
+        self.exempt = exempt
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            log_fields(Request(scope))["error"] = "busy: concurrency limit"
+            response = outcome_response(
+                503,
+                f"busy: {self.limit} requests in progress; retry shortly",
+                {"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class BodyTimeout(Exception):

@@ -24,7 +24,7 @@ _LIMITS: dict[str, tuple[str, str, type, str]] = {
         "limit_concurrency",
         "CDS_LIMIT_CONCURRENCY",
         int,
-        "connections and requests in progress per worker; beyond, 503 at once",
+        "requests in progress per worker; beyond, 503 at once",
     ),
     "--graceful-shutdown": (
         "graceful_shutdown_seconds",
@@ -50,6 +50,11 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def backstop(limit: int) -> int:
+    """uvicorn's connection limit for an app limit of `limit` requests in progress."""
+    return 2 * limit + 16
+
+
 def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     """The uvicorn.run keyword arguments: options over environment over defaults."""
     from cds_hooks.settings import Settings
@@ -65,10 +70,16 @@ def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
         "port": args.port,
         "workers": settings.workers,
         "timeout_keep_alive": settings.keep_alive_seconds,
-        "limit_concurrency": settings.limit_concurrency,
+        # The app refuses requests beyond the limit itself, with an OperationOutcome;
+        # uvicorn's own limit (which also counts idle keep-alive connections, and answers
+        # plain text) is only the backstop above it.
+        "limit_concurrency": backstop(settings.limit_concurrency),
         "timeout_graceful_shutdown": settings.graceful_shutdown_seconds,
-        # The app reads this one itself, in every worker.
-        "env": {"CDS_BODY_TIMEOUT_SECONDS": str(settings.body_timeout_seconds)},
+        # The app reads these itself, in every worker.
+        "env": {
+            "CDS_BODY_TIMEOUT_SECONDS": str(settings.body_timeout_seconds),
+            "CDS_LIMIT_CONCURRENCY": str(settings.limit_concurrency),
+        },
     }
 
 

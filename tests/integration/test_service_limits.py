@@ -148,3 +148,45 @@ def test_serve_runs_workers_and_applies_its_limits(tmp_path: Path) -> None:
         process.wait(timeout=30)
     assert process.returncode == 0, log_path.read_text()[-2000:]
 
+
+
+def _hold_body(base_url: str) -> socket.socket:
+    """A hook request whose body is still on its way: it occupies a slot until closed."""
+    host, port = base_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=20)
+    sock.sendall(
+        f"POST /cds-services/{PV} HTTP/1.1\r\nHost: {host}\r\n"
+        'Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"hook"'.encode()
+    )
+    return sock
+
+
+def test_beyond_the_concurrency_limit_the_answer_is_a_readable_503(tmp_path: Path) -> None:
+    svc = start_service(tmp_path, CDS_LIMIT_CONCURRENCY="2", CDS_BODY_TIMEOUT_SECONDS="30")
+    held = [_hold_body(svc.base_url) for _ in range(2)]
+    try:
+        # Both slots taken (the app counts a request from its first byte): wait until the
+        # service has seen both, i.e. until a third request is refused.
+        deadline = time.monotonic() + 20
+        while True:
+            busy = svc.call("GET", "/cds-services", validate=False)
+            if busy.status_code == 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["retry-after"] == "1"
+        outcome = busy.json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert "2 requests in progress" in outcome["issue"][0]["diagnostics"]
+        # The probes still answer: the worker is busy, not dead.
+        assert svc.call("GET", "/healthz", validate=False).status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
+    # Slots come back when the held requests end.
+    deadline = time.monotonic() + 20
+    while svc.call("GET", "/cds-services", validate=False).status_code != 200:
+        assert time.monotonic() < deadline, "slots never came back"
+        time.sleep(0.05)
+    svc.stop()
+    assert '"error": "busy: concurrency limit"' in svc.logs()

@@ -33,9 +33,9 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         "port": 8080,
         "workers": 1,
         "timeout_keep_alive": 5,
-        "limit_concurrency": 100,
+        "limit_concurrency": 216,  # the backstop above the app's own limit of 100
         "timeout_graceful_shutdown": 10,
-        "env": {"CDS_BODY_TIMEOUT_SECONDS": "10.0"},
+        "env": {"CDS_BODY_TIMEOUT_SECONDS": "10.0", "CDS_LIMIT_CONCURRENCY": "100"},
     }
 
 
@@ -47,10 +47,11 @@ def test_options_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
         parse("--workers", "2", "--graceful-shutdown", "4", "--body-timeout", "1.5")  # type: ignore[arg-type]
     )
     assert options["workers"] == 2  # option
-    assert options["limit_concurrency"] == 7  # environment
+    assert options["env"]["CDS_LIMIT_CONCURRENCY"] == "7"  # environment
+    assert options["limit_concurrency"] == 2 * 7 + 16
     assert options["timeout_keep_alive"] == 9
     assert options["timeout_graceful_shutdown"] == 4
-    assert options["env"] == {"CDS_BODY_TIMEOUT_SECONDS": "1.5"}
+    assert options["env"]["CDS_BODY_TIMEOUT_SECONDS"] == "1.5"
 
 
 def test_an_invalid_limit_is_refused_before_starting(capsys: pytest.CaptureFixture[str]) -> None:
