@@ -21,7 +21,7 @@ from fhir_mappings._read import (
     quantity,
     reference_ranges,
 )
-from fhir_mappings.dates import clock_time, effective_or_issued, time_of_day
+from fhir_mappings.dates import clock_time, effective_or_issued, parse_date, time_of_day
 from fhir_mappings.facts import ObservationComponent, ObservationFact, ObservationValue
 
 # value[x] types that eligibility has no reading for; present, they make the value unusable
@@ -103,16 +103,16 @@ def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
     # and would make the result look more recent than it is. Only without any effective[x]
     # does `issued` (the release time) stand in.
     period = as_dict(resource.get("effectivePeriod"))
-    when, date_problems = effective_or_issued(
-        (
-            resource.get("effectiveDateTime"),
-            period.get("start"),
-            period.get("end"),
-            resource.get("effectiveInstant"),
-        ),
-        resource.get("issued"),
-    )
-    problems.extend(date_problems)
+    effective = resource.get("effectiveDateTime")
+    parsed = parse_date(effective) if effective is not None else None
+    if parsed is not None and parsed.precision == "day":
+        when = parsed.value  # the usual case: a full effectiveDateTime decides alone
+    else:
+        when, date_problems = effective_or_issued(
+            (effective, period.get("start"), period.get("end"), resource.get("effectiveInstant")),
+            resource.get("issued"),
+        )
+        problems.extend(date_problems)
 
     try:
         value = _value(resource)
@@ -138,7 +138,7 @@ def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
     code = resource.get("code")
     # The element `when` was read from (effective[x] decides when present), for its time
     # of day; a Period with only an end, or `issued`, gives a date without one.
-    moment = resource.get("effectiveDateTime")
+    moment = effective
     read_time = clock_time  # `moment` is the value `when` was read from: already checked
     if moment is None:
         moment = period.get("start")

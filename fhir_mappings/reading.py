@@ -266,7 +266,10 @@ def refine_observation(
         and problem == fact.problem
         and modality == fact.modality
         and ranges is fact.reference_ranges
-        and all(a is b for a, b in zip(components, fact.components, strict=True))
+        and (
+            components is fact.components
+            or all(a is b for a, b in zip(components, fact.components, strict=True))
+        )
     ):
         return fact  # nothing to add: the usual case, and a copy costs a whole fact
     return replace(
