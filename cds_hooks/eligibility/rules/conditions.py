@@ -6,7 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from cds_hooks.eligibility.context import COUNTED_OBSERVATION_STATUSES, Screening, Window
+from cds_hooks.eligibility.context import (
+    COUNTED_OBSERVATION_STATUSES,
+    EXCLUDED_VERIFICATION,
+    Screening,
+    Window,
+)
 from cds_hooks.eligibility.rules.base import (
     FINAL_REPORT_STATUSES,
     INACTIVE_CLINICAL,
@@ -34,6 +39,31 @@ from fhir_mappings.facts import Code, ConditionFact, DiagnosticReportFact, Obser
 
 # How a reason names the marker, so a reviewer can find it in the record.
 STATUS_POST = "ICD-10-GM certainty Z"
+
+
+def _uncoded(
+    s: Screening, span: Window | None = None, *, active_only: bool = False
+) -> list[ConditionFact]:
+    """Conditions with no readable code (text only, or no code at all) that could be the one
+    a rule looks for: not refuted, not inactive when only active ones count, and not dated
+    outside `span`. A rule must not conclude from silence while one of them is on record."""
+    return [
+        c
+        for c in s.record.conditions
+        if not c.codes
+        and c.verification_status not in EXCLUDED_VERIFICATION
+        and not (active_only and c.clinical_status in INACTIVE_CLINICAL)
+        and (span is None or c.date is None or span.contains(c.date))
+    ]
+
+
+def _uncoded_outcome(label: str, uncoded: list[ConditionFact], what: str) -> Outcome:
+    c = uncoded[0]
+    return Outcome(
+        UNKNOWN,
+        f"{label}: {c.ref} has no readable code ({c.display or 'no text'}); {what}",
+        tuple(cond_evidence(x, "no readable code") for x in uncoded),
+    )
 
 
 def _unavailable(s: Screening) -> Outcome | None:
@@ -250,6 +280,9 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             f"{p.label}: {c.display or c.ref} dated {day(c)}, after the screening date",
             tuple(cond_evidence(x) for x in later),
         )
+    uncoded = _uncoded(s, span, active_only=p.active_only)
+    if uncoded:
+        return _uncoded_outcome(p.label, uncoded, "it may be the condition looked for")
     older = [c for c in found if c.date is not None and c.date < span.start]
     if older:
         # Outside the window is an answer, not silence: the dated record decides.
@@ -346,6 +379,9 @@ def distinct_count(p: DistinctCount, s: Screening, window: Window) -> Outcome:
             f"({STATUS_POST}): the count cannot be established",
             tuple(cond_evidence(c, "status post") for c in past),
         )
+    uncoded = _uncoded(s, window, active_only=True)
+    if uncoded:
+        return _uncoded_outcome(p.label, uncoded, "it may be one more to count")
     inside = [c for c in found if c.date is not None and window.contains(c.date)]
     if len(inside) < len(found):
         return Outcome(
@@ -507,6 +543,11 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
     if lesions < sites:
         return Outcome(
             UNKNOWN, f"{site_text} but only {lesions} lesions recorded: inconsistent", ev
+        )
+    if site_total is None and (uncoded := _uncoded(s, window, active_only=True)):
+        # The sites were counted from coded diagnoses: an uncoded one may be another site.
+        return _uncoded_outcome(
+            f"{site_text}, {lesions} lesions", uncoded, "it may be another metastatic site"
         )
     return Outcome(
         MET,

@@ -195,6 +195,14 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
             f"{p.label}: {x.display or x.ref} dated {day(x)}, after the screening date",
             tuple(Evidence(h.ref, h.display, None, day(h), h.status) for h in later),
         )
+    unreadable = [x for x in done if not x.codes]
+    if unreadable:
+        x = unreadable[0]
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {x.ref} has no readable procedure code ({x.display or 'no text'})",
+            tuple(Evidence(h.ref, h.display, None, day(h), h.status) for h in unreadable),
+        )
     what = lower_first(p.label)
     return absent(s, p.absence, "Procedure", len(done), what, "procedure")
 
