@@ -56,9 +56,43 @@ _CANONICAL_SYSTEMS = {
 }
 
 
+# ICD-10 and its national modifications: the code sets write their codes as the
+# classification does ("C78.7"). Feeds also send them without the dot ("C787", from HL7 v2
+# and billing systems), in lower case or padded, and ICD-10-GM codes with the dagger /
+# asterisk / exclamation markers of multiple coding ("E11.40+", "G63.2*", "U69.10!"),
+# which the German base profile carries in extensions instead.
+_ICD10_SYSTEMS = frozenset(
+    {
+        "http://hl7.org/fhir/sid/icd-10",
+        "http://hl7.org/fhir/sid/icd-10-cm",
+        "http://fhir.de/CodeSystem/bfarm/icd-10-gm",
+        "http://fhir.de/CodeSystem/dimdi/icd-10-gm",
+    }
+)
+_ICD10_DOTLESS = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{1,4}")
+
+
+@lru_cache(maxsize=8192)
+def icd10_code(code: str) -> str:
+    """An ICD-10 code as the classification writes it: "c787 " → "C78.7", "E11.40+" →
+    "E11.40". Anything that does not look like an ICD-10 code is returned stripped and
+    upper-cased only, so it still matches nothing it should not."""
+    normal = code.strip().upper().rstrip("+*!†")
+    if "." not in normal and _ICD10_DOTLESS.fullmatch(normal):
+        normal = f"{normal[:3]}.{normal[3:]}"
+    return normal
+
+
 def canonical_system(system: str) -> str:
     """The code system URI the code sets use for `system` (itself when not an alias)."""
     return _CANONICAL_SYSTEMS.get(system, system)
+
+
+def canonical_code(system: str, code: str) -> Code:
+    """(system, code) as the code sets write them: canonical system URI, ICD-10 codes in
+    the classification's own form."""
+    system = _CANONICAL_SYSTEMS.get(system, system)
+    return (system, icd10_code(code) if system in _ICD10_SYSTEMS else code)
 
 
 def codes_of(concept: Any) -> frozenset[Code]:
@@ -77,7 +111,7 @@ def codes_of(concept: Any) -> frozenset[Code]:
                 coding = as_dict(coding)
             system, code = coding.get("system"), coding.get("code")
             if type(system) is str and type(code) is str:
-                found.add((_CANONICAL_SYSTEMS.get(system, system), code))
+                found.add(canonical_code(system, code))
     return frozenset(found)
 
 

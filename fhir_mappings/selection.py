@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_mappings._read import canonical_system
+from fhir_mappings._read import canonical_code
 from fhir_mappings.facts import Code
 from fhir_mappings.terminology import CodeSet
 
@@ -65,16 +65,12 @@ class ObservationSelection:
         for coding in codings:
             if type(coding) is not dict:
                 return True
-            system = coding.get("system")
-            code = (canonical_system(system) if type(system) is str else system, coding.get("code"))
+            system, value = coding.get("system"), coding.get("code")
+            if type(system) is not str or type(value) is not str:
+                continue  # the parser ignores such a coding too
+            code = canonical_code(system, value)
             if code in codes:
                 return True
-            # (The parser ignores a coding without a string system and code, too.)
-            if (
-                self.prefixed
-                and type(code[0]) is str
-                and type(code[1]) is str
-                and any(cs.matches_code(code) for cs in self.prefixed)  # type: ignore[arg-type]
-            ):
+            if self.prefixed and any(cs.matches_code(code) for cs in self.prefixed):
                 return True
         return False
