@@ -415,9 +415,10 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         if sites is not None
         else ""
     )
-    if site_total is not None and not undetermined and len(groups) > site_total:
+    if site_total is not None and len(groups) > site_total:
         # Metastasis diagnoses in more organs than the imaging summary counts: one of the
-        # two is out of date, and only a person can say which.
+        # two is out of date, and only a person can say which. A metastasis of no known
+        # site can only add an organ, so it does not resolve the conflict.
         return Outcome(
             UNKNOWN,
             f"{site_total} metastatic site{'s' if site_total != 1 else ''} recorded but "
