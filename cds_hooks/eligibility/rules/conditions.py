@@ -428,6 +428,14 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         )
     if sites is not None and sites > p.max_sites:
         return Outcome(NOT_MET, f"{site_text}: more than {p.max_sites}", ev)
+    if sites is None and len(groups) > p.max_sites:
+        # A metastasis of no known site leaves the exact count open, not its lower bound.
+        return Outcome(
+            NOT_MET,
+            f"At least {len(groups)} metastatic sites ({', '.join(sorted(groups))}): "
+            f"more than {p.max_sites}",
+            ev,
+        )
     if lesions is not None and lesions > p.max_lesions:
         return Outcome(NOT_MET, f"{lesions} metastatic lesions: more than {p.max_lesions}", ev)
     if not mets and site_total is None and lesions is None:
