@@ -470,6 +470,17 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         return Outcome(
             UNKNOWN, f"{site_text}, {lesions} lesions, but {undated[0].ref} is undated", ev
         )
+    if sites == 0:
+        # No metastatic site is not oligometastatic disease (as staged M0 is not).
+        if lesions == 0 and not mets:
+            return Outcome(NOT_MET, f"{site_text}, 0 lesions: no distant metastasis", ev)
+        return Outcome(
+            UNKNOWN,
+            f"{site_text} recorded, but {lesions} lesions"
+            + (" and metastases on record" if mets else "")
+            + ": inconsistent",
+            ev,
+        )
     if lesions < sites:
         return Outcome(
             UNKNOWN, f"{site_text} but only {lesions} lesions recorded: inconsistent", ev
