@@ -20,9 +20,10 @@ from cds_hooks.eligibility.rules.base import (
     day,
     lower_first,
     obs_evidence,
+    plain_value,
 )
 from cds_hooks.eligibility.rules.registry import rule
-from cds_hooks.eligibility.values import NEGATED_TEXT, OP_TEXT, compare
+from cds_hooks.eligibility.values import NEGATED_TEXT, OP_TEXT, compare, fmt
 from cds_hooks.trials.params import (
     ConditionPresent,
     Diagnosis,
@@ -346,6 +347,13 @@ def _coded(fact: ObservationFact | None, values: object) -> bool:
     return fact is not None and values.matches(fact.value.codes)  # type: ignore[attr-defined]
 
 
+def _shown_count(fact: ObservationFact) -> str:
+    quantity = fact.value.quantity
+    if quantity is not None:
+        return f"{quantity.comparator or ''}{fmt(quantity.value)}"
+    return str(plain_value(fact.value)[0])
+
+
 def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -438,6 +446,16 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         )
     if lesions is not None and lesions > p.max_lesions:
         return Outcome(NOT_MET, f"{lesions} metastatic lesions: more than {p.max_lesions}", ev)
+    for fact, what in ((sites_fact, "site"), (lesions_fact, "lesion")):
+        if fact is not None and count(fact) is None:
+            # ">2 sites" or "2.5 lesions" is a result but not a count: neither a number to
+            # compare nor a missing one to replace with the diagnoses.
+            return Outcome(
+                UNKNOWN,
+                f"Metastatic {what} count {fact.ref} on {day(fact)} is {_shown_count(fact)}, "
+                "not an exact whole number",
+                ev,
+            )
     if not mets and site_total is None and lesions is None:
         return Outcome(UNKNOWN, "No metastasis on record", ev)
     # Synchronous: metastases found around the time of the primary diagnosis.
