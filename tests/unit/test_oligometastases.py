@@ -458,8 +458,7 @@ def test_a_lesion_count_that_is_not_an_exact_whole_number_is_unknown(
     result = oligo(lesions, mets=(cond(LIVER, days=30),))
     assert (result.status, result.reason) == (
         "unknown",
-        f"Metastatic lesion count {lesions.ref} on {iso(1)} is {shown}, not an exact whole "
-        "number",
+        f"Metastatic lesion count {lesions.ref} on {iso(1)} is {shown}, not an exact whole number",
     )
 
 
@@ -468,8 +467,7 @@ def test_a_count_given_as_text_is_unknown() -> None:
     result = oligo(lesions, mets=(cond(LIVER, days=30),))
     assert (result.status, result.reason) == (
         "unknown",
-        f"Metastatic lesion count {lesions.ref} on {iso(1)} is several, not an exact whole "
-        "number",
+        f"Metastatic lesion count {lesions.ref} on {iso(1)} is several, not an exact whole number",
     )
 
 
@@ -479,4 +477,46 @@ def test_decisive_counts_decide_before_an_unreadable_one() -> None:
     assert (result.status, result.reason) == (
         "not_met",
         "3 metastatic sites (bone, liver, lung): more than 2",
+    )
+
+
+def test_every_decision_cites_its_evidence() -> None:
+    liver, lung, bone = cond(LIVER, days=30), cond(LUNG, days=30), cond(BONE, days=30)
+    lesions = obs(LESIONS, integer=3)
+    too_many = oligo(lesions, mets=(liver, lung, bone))
+    assert set(too_many.evidence) == {
+        met_ev(liver),
+        met_ev(lung),
+        met_ev(bone),
+        count_ev(lesions, "metastatic lesions"),
+    }
+    sites = obs(SITES, integer=1)
+    conflicting = oligo(sites, lesions, mets=(liver, lung))
+    assert conflicting.status == "unknown"
+    assert set(conflicting.evidence) == {
+        met_ev(liver),
+        met_ev(lung),
+        count_ev(lesions, "metastatic lesions"),
+        count_ev(sites, "metastatic sites"),
+    }
+    nowhere = cond(UNSPECIFIED, days=30)
+    at_least = oligo(lesions, mets=(nowhere, liver, lung, bone))
+    assert at_least.status == "not_met"
+    assert set(at_least.evidence) == {
+        met_ev(nowhere),
+        met_ev(liver),
+        met_ev(lung),
+        met_ev(bone),
+        count_ev(lesions, "metastatic lesions"),
+    }
+
+
+def test_known_sites_at_the_limit_with_one_of_no_known_site_stay_open() -> None:
+    nowhere = cond(UNSPECIFIED, days=30)
+    result = oligo(
+        obs(LESIONS, integer=3), mets=(nowhere, cond(LIVER, days=30), cond(LUNG, days=30))
+    )
+    assert (result.status, result.reason) == (
+        "unknown",
+        "Metastases on record but the number of organ sites cannot be established",
     )
