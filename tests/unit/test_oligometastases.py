@@ -520,3 +520,52 @@ def test_known_sites_at_the_limit_with_one_of_no_known_site_stay_open() -> None:
         "unknown",
         "Metastases on record but the number of organ sites cannot be established",
     )
+
+
+def test_unknown_and_zero_answers_cite_their_evidence() -> None:
+    liver, lung = cond(LIVER, days=30), cond(LUNG, days=30)
+    m1 = obs(M_STAGE, coded=M1, days=20)
+    m1_ev = Evidence(m1.ref, M1[1], None, iso(20), "M category")
+    assert oligo(m1).evidence == (m1_ev,)
+
+    fraction = obs(LESIONS, q=2.5, unit="{count}")
+    unreadable = oligo(fraction, mets=(liver,))
+    assert set(unreadable.evidence) == {met_ev(liver), count_ev(fraction, "metastatic lesions")}
+
+    lesions = obs(LESIONS, integer=1)
+    late = cond(LIVER, days=100)
+    metachronous = oligo(lesions, mets=(late,), primary_days=400)
+    assert metachronous.status == "not_met"
+    assert set(metachronous.evidence) == {met_ev(late), count_ev(lesions, "metastatic lesions")}
+
+    nowhere = cond(UNSPECIFIED, days=30)
+    open_sites = oligo(lesions, mets=(nowhere,))
+    assert open_sites.reason == (
+        "Metastases on record but the number of organ sites cannot be established"
+    )
+    assert set(open_sites.evidence) == {met_ev(nowhere), count_ev(lesions, "metastatic lesions")}
+
+    no_lesions = oligo(mets=(liver,))
+    assert no_lesions.evidence == (met_ev(liver),)
+
+    zero_sites, zero_lesions = obs(SITES, integer=0), obs(LESIONS, integer=0)
+    zero = oligo(zero_sites, zero_lesions)
+    assert zero.evidence == (
+        count_ev(zero_lesions, "metastatic lesions"),
+        count_ev(zero_sites, "metastatic sites"),
+    )
+    some = obs(LESIONS, integer=3)
+    contradicted = oligo(zero_sites, some)
+    assert contradicted.status == "unknown"
+    assert contradicted.evidence == (
+        count_ev(some, "metastatic lesions"),
+        count_ev(zero_sites, "metastatic sites"),
+    )
+
+    inconsistent = oligo(lesions, mets=(liver, lung))
+    assert inconsistent.reason.endswith("inconsistent")
+    assert set(inconsistent.evidence) == {
+        met_ev(liver),
+        met_ev(lung),
+        count_ev(lesions, "metastatic lesions"),
+    }
