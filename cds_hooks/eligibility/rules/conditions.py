@@ -25,9 +25,10 @@ from cds_hooks.eligibility.rules.base import (
     day,
     lower_first,
     obs_evidence,
+    plain_value,
 )
 from cds_hooks.eligibility.rules.registry import rule
-from cds_hooks.eligibility.values import NEGATED_TEXT, OP_TEXT, compare
+from cds_hooks.eligibility.values import NEGATED_TEXT, OP_TEXT, compare, fmt
 from cds_hooks.trials.params import (
     ConditionPresent,
     Diagnosis,
@@ -416,6 +417,13 @@ def _coded(fact: ObservationFact | None, values: object) -> bool:
     return fact is not None and values.matches(fact.value.codes)  # type: ignore[attr-defined]
 
 
+def _shown_count(fact: ObservationFact) -> str:
+    quantity = fact.value.quantity
+    if quantity is not None:
+        return f"{quantity.comparator or ''}{fmt(quantity.value)}"
+    return str(plain_value(fact.value)[0])
+
+
 def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
@@ -494,9 +502,10 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         if sites is not None
         else ""
     )
-    if site_total is not None and not undetermined and len(groups) > site_total:
+    if site_total is not None and len(groups) > site_total:
         # Metastasis diagnoses in more organs than the imaging summary counts: one of the
-        # two is out of date, and only a person can say which.
+        # two is out of date, and only a person can say which. A metastasis of no known
+        # site can only add an organ, so it does not resolve the conflict.
         return Outcome(
             UNKNOWN,
             f"{site_total} metastatic site{'s' if site_total != 1 else ''} recorded but "
@@ -506,8 +515,26 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         )
     if sites is not None and sites > p.max_sites:
         return Outcome(NOT_MET, f"{site_text}: more than {p.max_sites}", ev)
+    if sites is None and len(groups) > p.max_sites:
+        # A metastasis of no known site leaves the exact count open, not its lower bound.
+        return Outcome(
+            NOT_MET,
+            f"At least {len(groups)} metastatic sites ({', '.join(sorted(groups))}): "
+            f"more than {p.max_sites}",
+            ev,
+        )
     if lesions is not None and lesions > p.max_lesions:
         return Outcome(NOT_MET, f"{lesions} metastatic lesions: more than {p.max_lesions}", ev)
+    for fact, what in ((sites_fact, "site"), (lesions_fact, "lesion")):
+        if fact is not None and count(fact) is None:
+            # ">2 sites" or "2.5 lesions" is a result but not a count: neither a number to
+            # compare nor a missing one to replace with the diagnoses.
+            return Outcome(
+                UNKNOWN,
+                f"Metastatic {what} count {fact.ref} on {day(fact)} is {_shown_count(fact)}, "
+                "not an exact whole number",
+                ev,
+            )
     if not mets and site_total is None and lesions is None:
         return Outcome(UNKNOWN, "No metastasis on record", ev)
     # Synchronous: metastases found around the time of the primary diagnosis.
@@ -539,6 +566,17 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
     if undated:
         return Outcome(
             UNKNOWN, f"{site_text}, {lesions} lesions, but {undated[0].ref} is undated", ev
+        )
+    if sites == 0:
+        # No metastatic site is not oligometastatic disease (as staged M0 is not).
+        if lesions == 0 and not mets:
+            return Outcome(NOT_MET, f"{site_text}, 0 lesions: no distant metastasis", ev)
+        return Outcome(
+            UNKNOWN,
+            f"{site_text} recorded, but {lesions} lesions"
+            + (" and metastases on record" if mets else "")
+            + ": inconsistent",
+            ev,
         )
     if lesions < sites:
         return Outcome(

@@ -126,7 +126,13 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
     code_sets = [s.code_set(n) for n in p.medication_code_sets]
     counted = [m for m in s.record.medications if (_active(m) if p.active_only else _given(m))]
     hits = [m for m in counted if any(cs.matches(m.codes) for cs in code_sets)]
-    inside = [m for m in hits if p.active_only or (m.date is not None and window.contains(m.date))]
+    later = [m for m in hits if m.date is not None and m.date > window.as_of]
+    inside = [
+        m
+        for m in hits
+        if (p.active_only and m not in later)
+        or (m.date is not None and window.contains(m.date))
+    ]
     if inside:
         m = inside[0]
         when = f" on {day(m)}" if m.date else ""
@@ -141,6 +147,15 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
             UNKNOWN,
             f"{p.label}: {_name(undated[0])} on record without a date",
             tuple(_med_evidence(m) for m in undated),
+        )
+    if later:
+        # On record but dated after the screening date (a clock or time-zone slip): neither
+        # evidence inside the window nor proof that it was not given.
+        m = later[0]
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {_name(m)} dated {day(m)}, after the screening date",
+            tuple(_med_evidence(x) for x in later),
         )
     possible = [m for m in counted if p.active_only or m.date is None or window.contains(m.date)]
     if (maybe := _possibly(possible, hits, code_sets, p.label)) is not None:
