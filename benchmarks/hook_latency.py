@@ -5,9 +5,12 @@ a realistic patient: ~200 Observations over two years with every prefetch key fi
 Requests are sent at concurrency 1 and 16; p50 / p99 are per-request wall times seen by
 the client. Judged by p50(ours) / p50(bare) (target ≤ 2) and p99(ours) at concurrency 1
 (target < 20 ms). `--chart 1000` sends a long chart instead: the same ~200 trial labs plus
-800 results no criterion reads (target p50 ≤ 2.5× bare).
+800 results no criterion reads (target p50 ≤ 2.5× bare). `--patients N` cycles through N
+different patients (own ids, values jittered), so that nothing cached per value (units,
+reasons, code combinations) is reused from the previous call more than a real clinic would
+reuse it; both servers get the same bodies in the same order.
 
-    .venv/bin/python -m benchmarks.hook_latency [--requests 400] [--chart 1000]
+    .venv/bin/python -m benchmarks.hook_latency [--requests 400] [--chart 1000] [--patients 50]
 """
 
 from __future__ import annotations
@@ -27,16 +30,18 @@ from benchmarks.synth import hook_body, realistic_patient
 PATH = "/cds-services/trial-screening-patient-view"
 
 
-async def run(base: str, body: bytes, requests: int, concurrency: int) -> list[float]:
+async def run(base: str, bodies: list[bytes], requests: int, concurrency: int) -> list[float]:
     timings: list[float] = []
     headers = {"Content-Type": "application/json"}
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        for _ in range(20):  # warm-up
+        for i in range(20):  # warm-up
+            body = bodies[i % len(bodies)]
             (await client.post(PATH, content=body, headers=headers)).raise_for_status()
         queue = iter(range(requests))
 
         async def worker() -> None:
-            for _ in queue:
+            for i in queue:
+                body = bodies[i % len(bodies)]
                 start = time.perf_counter()
                 response = await client.post(PATH, content=body, headers=headers)
                 timings.append((time.perf_counter() - start) * 1000)
@@ -59,11 +64,21 @@ def main() -> None:
         default=200,
         help="Observations in the chart (≥ 200; beyond 200 they are results no criterion reads)",
     )
+    parser.add_argument(
+        "--patients", type=int, default=1, help="distinct patients to cycle through (default 1)"
+    )
     args = parser.parse_args()
     unrelated = max(args.chart - 200, 0)
-    body = orjson.dumps(
-        hook_body(realistic_patient(unrelated=unrelated), unrelated_in_prefetch=unrelated > 0)
-    )
+    bodies = [
+        orjson.dumps(
+            hook_body(
+                realistic_patient("bench" if i == 0 else f"bench{i}", unrelated=unrelated),
+                unrelated_in_prefetch=unrelated > 0,
+            )
+        )
+        for i in range(max(args.patients, 1))
+    ]
+    body = bodies[0]
     results: dict[tuple[str, int], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -79,11 +94,14 @@ def main() -> None:
             )
             assert cards["cards"], "the benchmark patient should get a card"
             for c in (1, 16):
-                results[("ours", c)] = asyncio.run(run(ours, body, args.requests, c))
+                results[("ours", c)] = asyncio.run(run(ours, bodies, args.requests, c))
         with uvicorn_server("benchmarks.bare_app:app", ready_path="/docs") as bare:
             for c in (1, 16):
-                results[("bare", c)] = asyncio.run(run(bare, body, args.requests, c))
-    print(f"body {len(body) / 1024:.0f} KB, {args.requests} requests per row\n")
+                results[("bare", c)] = asyncio.run(run(bare, bodies, args.requests, c))
+    print(
+        f"body {len(body) / 1024:.0f} KB, {len(bodies)} patient(s), "
+        f"{args.requests} requests per row\n"
+    )
     print(f"{'server':<6} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8}")
     for (name, c), timings in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         print(f"{name:<6} {c:>4} {pct(timings, 50):>8.2f} {pct(timings, 99):>8.2f}")

@@ -60,15 +60,15 @@ def realistic_patient(pid: str = "bench", observations: int = 200, unrelated: in
         lab["code"] = {"coding": [{"system": code[0], "code": code[1]}]}
         lab["valueQuantity"].pop("unit", None)
     for i in range(unrelated):
-        code, unit, typical = UNRELATED_SERIES[i % len(UNRELATED_SERIES)]
+        loinc, unit, typical = UNRELATED_SERIES[i % len(UNRELATED_SERIES)]
         days = (i * 730) // max(unrelated, 1)
         lab = persona.lab(
-            ("http://loinc.org", code, code),
+            ("http://loinc.org", loinc, loinc),
             round(typical * rng.uniform(0.9, 1.1), 1),
             unit,
             days_before=days,
         )
-        lab["code"] = {"coding": [{"system": "http://loinc.org", "code": code}]}
+        lab["code"] = {"coding": [{"system": "http://loinc.org", "code": loinc}]}
     return persona
 
 
