@@ -142,9 +142,11 @@ class SqliteReportStore(ReportStore):
             try:
                 return job(self._held.connection)
             except sqlite3.Error:
-                # A connection in an unknown state is not reused.
-                self._held.connection.close()
-                self._held = None
+                # A connection in an unknown state is not reused, except the one that holds
+                # an in-memory database (closing it would drop every report).
+                if not self._file.memory:
+                    self._held.connection.close()
+                    self._held = None
                 raise
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)

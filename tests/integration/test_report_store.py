@@ -217,3 +217,19 @@ def test_a_database_file_deleted_while_open_is_refused_not_recreated(tmp_path: P
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_an_in_memory_store_survives_a_refused_write() -> None:
+    async def scenario() -> None:
+        store = await _opened("sqlite://", Clock())
+        try:
+            token = await store.put(REPORT)
+            with pytest.raises(TypeError):  # not JSON: refused before the database
+                await store.put_many([{"bad": object()}])
+            with pytest.raises(sqlite3.IntegrityError):  # refused by the database
+                await store._put([("same", "{}"), ("same", "{}")], 0.0, 1e12)
+            assert await store.get(token) == REPORT  # nothing lost with the failure
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
