@@ -199,6 +199,12 @@ def build_record(
         raise RecordError(
             f"{len(patient_ids)} different Patient resources; expected one patient's record"
         )
+    if observations_read is not None:
+        # First, so that a long chart's unread results cost one set lookup each and no
+        # pass below (a conflict between two versions of one is not worth reporting either).
+        given = [
+            r for r in given if r.get("resourceType") != "Observation" or observations_read.reads(r)
+        ]
     given = _deduplicate(given, skipped)
     patient = parse_patient(next(r for r in given if r.get("resourceType") == "Patient"))
     patient_id = patient.ref.split("/", 1)[1]
@@ -230,12 +236,6 @@ def build_record(
         if bucket is None:
             continue
         resource_type = str(kind)
-        if (
-            observations_read is not None
-            and resource_type == "Observation"
-            and not observations_read.reads(resource)
-        ):
-            continue
         rid = _id(resource)
         if rid is None:
             skipped.append((f"{resource_type}/(no id)", "the resource has no id"))
