@@ -123,11 +123,19 @@ class CodeSet:
     answer_codes: frozenset[Code] = frozenset()
     text_answers: Mapping[str, Code] = field(default_factory=_empty)
     plausible: Plausible | None = None
+    # Every code system the set names (codes and prefixes): a fact coded in none of them
+    # cannot be told to be in the set or not.
+    systems: frozenset[str] = field(init=False, repr=False)
     _prefix_index: _PrefixIndex = field(init=False, repr=False)
     _prefix_group_of: Mapping[Code, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Derived lookup tables; frozen, so set through object.__setattr__ once.
+        object.__setattr__(
+            self,
+            "systems",
+            frozenset(s for s, _ in self.codes) | frozenset(s for s, _ in self.code_prefixes),
+        )
         object.__setattr__(self, "_prefix_index", _index_prefixes(self.code_prefixes))
         object.__setattr__(
             self,
@@ -301,9 +309,32 @@ def _code(entry: Mapping[str, Any]) -> Code:
     return (str(entry["system"]), str(entry["code"]))
 
 
+# ICD-10-GM (BfArM, formerly DIMDI) is the German modification of WHO ICD-10 and keeps its
+# codes: a WHO ICD-10 code or prefix in a set also names the ICD-10-GM code written the same
+# way, so German records match every set without each listing the GM systems again. A set
+# that needs a GM-only code (or another group for it) lists it explicitly, which wins.
+_WHO_ICD10 = "http://hl7.org/fhir/sid/icd-10"
+_ICD10_GM = (
+    "http://fhir.de/CodeSystem/bfarm/icd-10-gm",
+    "http://fhir.de/CodeSystem/dimdi/icd-10-gm",
+)
+
+
+def _with_icd10_gm(entries: list[Mapping[str, Any]], key: str) -> list[Mapping[str, Any]]:
+    listed = {(e["system"], e[key]) for e in entries}
+    added = [
+        {**e, "system": gm}
+        for e in entries
+        if e["system"] == _WHO_ICD10
+        for gm in _ICD10_GM
+        if (gm, e[key]) not in listed
+    ]
+    return [*entries, *added]
+
+
 def _code_set(path: Path, name: str, raw: Mapping[str, Any]) -> CodeSet:
-    codes = raw["codes"]
-    prefixes = raw.get("code_prefixes", [])
+    codes = _with_icd10_gm(raw["codes"], "code")
+    prefixes = _with_icd10_gm(raw.get("code_prefixes", []), "prefix")
     answers_raw = raw.get("answers", [])
     order = raw.get("order")
     answers: dict[Code, float] = {}

@@ -7,14 +7,15 @@ evidence inside its window (the engine enforces it too).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cds_hooks.eligibility.context import Screening, Window
 from cds_hooks.eligibility.results import MET, NOT_MET, UNKNOWN, Evidence, Status
 from cds_hooks.eligibility.values import Reading, fmt
-from fhir_mappings.facts import ConditionFact, ObservationFact, ObservationValue
+from fhir_mappings.facts import Code, ConditionFact, ObservationFact, ObservationValue
+from fhir_mappings.terminology import CodeSet
 
 __all__ = ["MET", "NOT_MET", "UNKNOWN", "Evidence", "Outcome", "Screening", "Status", "Window"]
 
@@ -92,6 +93,25 @@ def join(status: Status, outcomes: Sequence[Outcome]) -> Outcome:
     for o in outcomes:
         evidence.extend(e for e in o.evidence if e not in evidence)
     return Outcome(status, "; ".join(o.reason for o in outcomes), tuple(evidence))
+
+
+def unreadable(codes: Iterable[Code], code_sets: Iterable[CodeSet]) -> bool:
+    """True when no code of a fact is in a code system any of `code_sets` names (free text
+    only, or local codes only): whether it is one of them cannot be told, so the record's
+    silence about them is not proof of absence."""
+    systems = frozenset().union(*(cs.systems for cs in code_sets))
+    return not any(system in systems for system, _ in codes)
+
+
+def not_read(ref: str, codes: Iterable[Code], what: str, text: str | None) -> str:
+    """Why a record is not readable, for the reason a clinician sees."""
+    named = sorted({system for system, _ in codes})
+    if not named:
+        return f"{ref} has no readable {what}code ({text or 'no text'})"
+    listed = ", ".join(named[:2]) + (", …" if len(named) > 2 else "")
+    return (
+        f"{ref} ({text or 'no text'}) is coded only in {listed}, which the criterion cannot read"
+    )
 
 
 def lower_first(label: str) -> str:

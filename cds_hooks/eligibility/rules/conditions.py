@@ -3,6 +3,7 @@ recorded histology, distinct counts (organ sites) and oligometastatic disease.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -24,8 +25,10 @@ from cds_hooks.eligibility.rules.base import (
     cond_evidence,
     day,
     lower_first,
+    not_read,
     obs_evidence,
     plain_value,
+    unreadable,
 )
 from cds_hooks.eligibility.rules.registry import rule
 from cds_hooks.eligibility.values import NEGATED_TEXT, OP_TEXT, compare, fmt
@@ -43,15 +46,17 @@ STATUS_POST = "ICD-10-GM certainty Z"
 
 
 def _uncoded(
-    s: Screening, span: Window | None = None, *, active_only: bool = False
+    s: Screening, names: Sequence[str], span: Window | None = None, *, active_only: bool = False
 ) -> list[ConditionFact]:
-    """Conditions with no readable code (text only, or no code at all) that could be the one
-    a rule looks for: not refuted, not inactive when only active ones count, and not dated
-    outside `span`. A rule must not conclude from silence while one of them is on record."""
+    """Conditions none of whose codes the sets `names` can read (text only, no code, or
+    local codes only) that could be the one a rule looks for: not refuted, not inactive
+    when only active ones count, and not dated outside `span`. A rule must not conclude
+    from silence while one of them is on record."""
+    sets = [s.code_set(n) for n in names]
     return [
         c
         for c in s.record.conditions
-        if not c.codes
+        if unreadable(c.codes, sets)
         and c.verification_status not in EXCLUDED_VERIFICATION
         and not (active_only and c.clinical_status in INACTIVE_CLINICAL)
         and (span is None or c.date is None or span.contains(c.date))
@@ -62,7 +67,7 @@ def _uncoded_outcome(label: str, uncoded: list[ConditionFact], what: str) -> Out
     c = uncoded[0]
     return Outcome(
         UNKNOWN,
-        f"{label}: {c.ref} has no readable code ({c.display or 'no text'}); {what}",
+        f"{label}: {not_read(c.ref, c.codes, '', c.display)}; {what}",
         tuple(cond_evidence(x, "no readable code") for x in uncoded),
     )
 
@@ -281,7 +286,7 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             f"{p.label}: {c.display or c.ref} dated {day(c)}, after the screening date",
             tuple(cond_evidence(x) for x in later),
         )
-    uncoded = _uncoded(s, span, active_only=p.active_only)
+    uncoded = _uncoded(s, p.code_sets, span, active_only=p.active_only)
     if uncoded:
         return _uncoded_outcome(p.label, uncoded, "it may be the condition looked for")
     older = [c for c in found if c.date is not None and c.date < span.start]
@@ -380,7 +385,7 @@ def distinct_count(p: DistinctCount, s: Screening, window: Window) -> Outcome:
             f"({STATUS_POST}): the count cannot be established",
             tuple(cond_evidence(c, "status post") for c in past),
         )
-    uncoded = _uncoded(s, window, active_only=True)
+    uncoded = _uncoded(s, p.code_sets, window, active_only=True)
     if uncoded:
         return _uncoded_outcome(p.label, uncoded, "it may be one more to count")
     inside = [c for c in found if c.date is not None and window.contains(c.date)]
@@ -582,7 +587,9 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         return Outcome(
             UNKNOWN, f"{site_text} but only {lesions} lesions recorded: inconsistent", ev
         )
-    if site_total is None and (uncoded := _uncoded(s, window, active_only=True)):
+    if site_total is None and (
+        uncoded := _uncoded(s, p.secondary_code_sets, window, active_only=True)
+    ):
         # The sites were counted from coded diagnoses: an uncoded one may be another site.
         return _uncoded_outcome(
             f"{site_text}, {lesions} lesions", uncoded, "it may be another metastatic site"

@@ -12,6 +12,8 @@ from cds_hooks.eligibility.rules.base import (
     absent,
     day,
     lower_first,
+    not_read,
+    unreadable,
 )
 from cds_hooks.eligibility.rules.registry import rule
 from cds_hooks.trials.params import (
@@ -81,12 +83,18 @@ def _possibly(
     )
 
 
+def _unread_medication(m: MedicationFact) -> str:
+    if not m.codes:
+        return f"{m.ref} has no readable medication code"
+    return not_read(m.ref, m.codes, "medication ", _name(m))
+
+
 def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) -> Outcome:
     if (failed := _medications_unavailable(s)) is not None:
         return failed
     code_sets = [s.code_set(n) for n in p.medication_code_sets]
     active = [m for m in s.record.medications if _active(m)]
-    unresolved = [m for m in active if not m.codes]
+    unresolved = [m for m in active if unreadable(m.codes, code_sets)]
     hits = [m for m in active if any(cs.matches(m.codes) for cs in code_sets)]
     if hits:
         names = ", ".join(dict.fromkeys(_name(m) for m in hits))
@@ -96,7 +104,7 @@ def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) ->
     if unresolved:
         return Outcome(
             UNKNOWN,
-            f"{unresolved[0].ref} has no readable medication code",
+            _unread_medication(unresolved[0]),
             tuple(_med_evidence(m) for m in unresolved),
         )
     patient_id = s.record.patient.ref.split("/", 1)[1]
@@ -160,12 +168,12 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
     possible = [m for m in counted if p.active_only or m.date is None or window.contains(m.date)]
     if (maybe := _possibly(possible, hits, code_sets, p.label)) is not None:
         return maybe
-    unreadable = [m for m in counted if not m.codes]
-    if unreadable:
+    unread = [m for m in counted if unreadable(m.codes, code_sets)]
+    if unread:
         return Outcome(
             UNKNOWN,
-            f"{p.label}: {unreadable[0].ref} has no readable medication code",
-            tuple(_med_evidence(m) for m in unreadable),
+            f"{p.label}: {_unread_medication(unread[0])}",
+            tuple(_med_evidence(m) for m in unread),
         )
     what = lower_first(p.label)
     outcome = absent(s, p.absence, "MedicationRequest", len(counted), what, "medication record")
@@ -210,13 +218,13 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
             f"{p.label}: {x.display or x.ref} dated {day(x)}, after the screening date",
             tuple(Evidence(h.ref, h.display, None, day(h), h.status) for h in later),
         )
-    unreadable = [x for x in done if not x.codes]
-    if unreadable:
-        x = unreadable[0]
+    unread = [x for x in done if unreadable(x.codes, code_sets)]
+    if unread:
+        x = unread[0]
         return Outcome(
             UNKNOWN,
-            f"{p.label}: {x.ref} has no readable procedure code ({x.display or 'no text'})",
-            tuple(Evidence(h.ref, h.display, None, day(h), h.status) for h in unreadable),
+            f"{p.label}: {not_read(x.ref, x.codes, 'procedure ', x.display)}",
+            tuple(Evidence(h.ref, h.display, None, day(h), h.status) for h in unread),
         )
     what = lower_first(p.label)
     return absent(s, p.absence, "Procedure", len(done), what, "procedure")
@@ -244,12 +252,14 @@ def allergy(p: Allergy, s: Screening, window: Window) -> Outcome:
                 Evidence(h.ref, h.display, None, day(h) or when, h.clinical_status) for h in hits
             ),
         )
-    unreadable = [a for a in counted if not a.codes]
-    if unreadable:
+    unread = [a for a in counted if unreadable(a.codes, code_sets)]
+    if unread:
+        a = unread[0]
         return Outcome(
             UNKNOWN,
-            f"{p.label}: {unreadable[0].ref} names no coded substance "
-            f"({unreadable[0].display or 'no text'})",
+            f"{p.label}: {a.ref} names no coded substance ({a.display or 'no text'})"
+            if not a.codes
+            else f"{p.label}: {not_read(a.ref, a.codes, 'substance ', a.display)}",
         )
     what = lower_first(p.label)
     return absent(s, p.absence, "AllergyIntolerance", len(counted), what, "allergy record")
