@@ -91,3 +91,23 @@ def test_a_procedure_coded_only_locally_is_unknown() -> None:
         "Prior radiotherapy: Procedure/l (RT) is coded only in urn:oid:1.2.3, which the "
         "criterion cannot read"
     )
+
+
+def test_the_reason_names_at_most_two_systems() -> None:
+    from cds_hooks.eligibility.rules.base import not_read, unreadable
+
+    codes = [("urn:c", "1"), ("urn:a", "2"), ("urn:b", "3")]
+    assert not_read("X/1", codes, "", "Text") == (
+        "X/1 (Text) is coded only in urn:a, urn:b, …, which the criterion cannot read"
+    )
+    assert not_read("X/1", codes[:1], "", None) == (
+        "X/1 (no text) is coded only in urn:c, which the criterion cannot read"
+    )
+    assert (
+        not_read("X/1", [], "medication ", None) == "X/1 has no readable medication code (no text)"
+    )
+    ibd = TERMS.code_set("inflammatory_bowel_disease_dx")
+    assert unreadable([("urn:c", "1")], [ibd])
+    assert unreadable([], [ibd])
+    assert not unreadable([("urn:c", "1"), ("http://snomed.info/sct", "1")], [ibd])
+    assert unreadable([("http://snomed.info/sct", "1")], [])  # no set: nothing can be read
