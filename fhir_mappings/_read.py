@@ -53,6 +53,12 @@ _CANONICAL_SYSTEMS = {
     "urn:oid:2.16.840.1.113883.6.3": "http://hl7.org/fhir/sid/icd-10",
     "urn:oid:2.16.840.1.113883.6.73": "http://www.whocc.no/atc",
     "urn:oid:2.16.840.1.113883.6.8": "http://unitsofmeasure.org",
+    # HL7 v2 coding-system names (table 0396), which v2-to-FHIR conversions sometimes copy
+    # into Coding.system unchanged.
+    "LN": "http://loinc.org",
+    "SCT": "http://snomed.info/sct",
+    "RXNORM": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "UCUM": "http://unitsofmeasure.org",
 }
 
 

@@ -68,3 +68,17 @@ def test_the_trials_own_diagnosis_matches_in_any_of_these_forms() -> None:
     rectal = TERMS.code_set("rectal_cancer_dx")
     for code in ("C20", "c20", " C20", "C20+"):
         assert rectal.matches(codes_of({"coding": [{"system": GM, "code": code}]})), code
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"),
+    [
+        ("LN", "http://loinc.org"),
+        ("SCT", "http://snomed.info/sct"),
+        ("RXNORM", "http://www.nlm.nih.gov/research/umls/rxnorm"),
+        ("UCUM", "http://unitsofmeasure.org"),
+        ("ln", "ln"),  # table 0396 names are upper case: anything else is left as sent
+    ],
+)
+def test_hl7_v2_system_names_are_read_as_their_uris(sent: str, read: str) -> None:
+    assert canonical_code(sent, "x") == (read, "x")
