@@ -96,9 +96,13 @@ def canonical_system(system: str) -> str:
 
 def canonical_code(system: str, code: str) -> Code:
     """(system, code) as the code sets write them: canonical system URI, ICD-10 codes in
-    the classification's own form."""
+    the classification's own form, and no surrounding whitespace (a FHIR code never has
+    any; feeds that pad fixed-width fields do)."""
+    system = system.strip()
     system = _CANONICAL_SYSTEMS.get(system, system)
-    return (system, icd10_code(code) if system in _ICD10_SYSTEMS else code)
+    if system in _ICD10_SYSTEMS:
+        return (system, icd10_code(code))
+    return (system, code.strip())
 
 
 def codes_of(concept: Any) -> frozenset[Code]:

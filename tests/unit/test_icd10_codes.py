@@ -1,6 +1,6 @@
-"""ICD-10 codes as feeds send them (no dot, lower case, padded, with ICD-10-GM multiple
-coding markers) are read as the classification writes them, so the code sets match them;
-codes of other systems are left exactly as sent."""
+"""Codes as feeds send them. ICD-10 codes (no dot, lower case, padded, with ICD-10-GM
+multiple coding markers) are read as the classification writes them; other codes lose only
+their padding; systems given by their HL7 v2 names are read as their URIs."""
 
 from __future__ import annotations
 
@@ -38,11 +38,12 @@ def test_icd10_code_forms(sent: str, read: str) -> None:
 def test_only_icd10_systems_are_rewritten() -> None:
     assert canonical_code(CM, "c787") == (CM, "C78.7")
     assert canonical_code("urn:oid:2.16.840.1.113883.6.90", "C787") == (CM, "C78.7")
-    # SNOMED, LOINC and local codes are compared exactly as sent.
-    assert canonical_code("http://snomed.info/sct", "94381002 ") == (
+    # Other systems' codes keep their case (some are case-sensitive); only padding goes.
+    assert canonical_code("http://snomed.info/sct", " 94381002 ") == (
         "http://snomed.info/sct",
-        "94381002 ",
+        "94381002",
     )
+    assert canonical_code(" http://loinc.org", "751-8\t") == ("http://loinc.org", "751-8")
     assert canonical_code("http://example.org/local", "c787") == (
         "http://example.org/local",
         "c787",
