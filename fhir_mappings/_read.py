@@ -89,17 +89,31 @@ def icd10_code(code: str) -> str:
     return normal
 
 
+# SNOMED CT editions as URIs (".../sct/<module>" or ".../sct/<module>/version/<date>"):
+# FHIR puts the edition in Coding.version, some feeds put it into the system.
+_SNOMED_EDITION = re.compile(r"https?://snomed\.info/sct/[0-9]+(?:/version/[0-9]{8})?/?")
+
+
 def canonical_system(system: str) -> str:
     """The code system URI the code sets use for `system` (itself when not an alias)."""
-    return _CANONICAL_SYSTEMS.get(system, system)
+    found = _CANONICAL_SYSTEMS.get(system)
+    if found is not None:
+        return found
+    if system.startswith(("http://snomed.info/sct/", "https://snomed.info/sct/")):
+        return _snomed_edition(system)
+    return system
+
+
+@lru_cache(maxsize=256)
+def _snomed_edition(system: str) -> str:
+    return "http://snomed.info/sct" if _SNOMED_EDITION.fullmatch(system) else system
 
 
 def canonical_code(system: str, code: str) -> Code:
     """(system, code) as the code sets write them: canonical system URI, ICD-10 codes in
     the classification's own form, and no surrounding whitespace (a FHIR code never has
     any; feeds that pad fixed-width fields do)."""
-    system = system.strip()
-    system = _CANONICAL_SYSTEMS.get(system, system)
+    system = canonical_system(system.strip())
     if system in _ICD10_SYSTEMS:
         return (system, icd10_code(code))
     return (system, code.strip())

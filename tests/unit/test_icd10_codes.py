@@ -83,3 +83,16 @@ def test_the_trials_own_diagnosis_matches_in_any_of_these_forms() -> None:
 )
 def test_hl7_v2_system_names_are_read_as_their_uris(sent: str, read: str) -> None:
     assert canonical_code(sent, "x") == (read, "x")
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"),
+    [
+        ("http://snomed.info/sct/900000000000207008", "http://snomed.info/sct"),
+        ("http://snomed.info/sct/731000124108/version/20250301", "http://snomed.info/sct"),
+        ("https://snomed.info/sct/11000274103/", "http://snomed.info/sct"),
+        ("http://snomed.info/sct/not-an-edition", "http://snomed.info/sct/not-an-edition"),
+    ],
+)
+def test_snomed_editions_given_in_the_system_are_snomed(sent: str, read: str) -> None:
+    assert canonical_code(sent, "94381002") == (read, "94381002")
