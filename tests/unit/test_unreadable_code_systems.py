@@ -101,7 +101,7 @@ def test_the_reason_names_at_most_two_systems() -> None:
         "X/1 (Text) is coded only in urn:a, urn:b, …, which the criterion cannot read"
     )
     assert not_read("X/1", codes[:1], "", None) == (
-        "X/1 (no text) is coded only in urn:c, which the criterion cannot read"
+        "X/1 (1) is coded only in urn:c, which the criterion cannot read"
     )
     assert (
         not_read("X/1", [], "medication ", None) == "X/1 has no readable medication code (no text)"

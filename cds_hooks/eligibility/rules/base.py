@@ -105,13 +105,14 @@ def unreadable(codes: Iterable[Code], code_sets: Iterable[CodeSet]) -> bool:
 
 def not_read(ref: str, codes: Iterable[Code], what: str, text: str | None) -> str:
     """Why a record is not readable, for the reason a clinician sees."""
-    named = sorted({system for system, _ in codes})
-    if not named:
+    pairs = sorted(set(codes))
+    if not pairs:
         return f"{ref} has no readable {what}code ({text or 'no text'})"
+    named = sorted({system for system, _ in pairs})
     listed = ", ".join(named[:2]) + (", …" if len(named) > 2 else "")
-    return (
-        f"{ref} ({text or 'no text'}) is coded only in {listed}, which the criterion cannot read"
-    )
+    # Without a text, the code itself tells a reader what the record is.
+    shown = text or pairs[0][1]
+    return f"{ref} ({shown}) is coded only in {listed}, which the criterion cannot read"
 
 
 def lower_first(label: str) -> str:
