@@ -1,0 +1,48 @@
+"""× ULN answers that cannot be computed, checked whole: no number to compare, a reference
+range whose unit cannot be known, a range the reader could not read."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cds_hooks.eligibility.results import Evidence
+from fhir_mappings.facts import LOINC, Quantity, ReferenceRange
+from tests.unit.test_engine_rules import ALT, TBIL, TBIL_RULE, day, obs, record, run
+
+WHEN = day(1).isoformat()
+INR = (LOINC, "6301-6")
+INR_RULE = {**TBIL_RULE, "label": "INR", "code_set": "inr", "limit": "inr"}
+
+
+def test_a_result_without_a_number_is_unknown() -> None:
+    for fact, shown in (
+        (obs(TBIL, coded=(LOINC, "LA1"), text="high"), "LA1"),
+        (obs(TBIL, text="see report"), "see report"),
+    ):
+        result = run(TBIL_RULE, record(fact))
+        assert (result.status, result.reason) == (
+            "unknown",
+            f"Total bilirubin: no numeric value ({fact.ref}, {WHEN})",
+        )
+        assert result.evidence == (Evidence(fact.ref, shown, None, WHEN, None),)
+
+
+def test_a_unitless_range_of_a_unitless_result_is_not_guessed() -> None:
+    fact = obs(INR, q=1.1, high=1.2)
+    result = run(INR_RULE, record(fact))
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"INR: reference range has no unit ({fact.ref}, {WHEN})",
+    )
+    assert result.evidence == (Evidence(fact.ref, 1.1, None, WHEN, None),)
+
+
+def test_a_range_read_with_a_problem_is_not_used_even_with_a_high_limit() -> None:
+    damaged = ReferenceRange(high=Quantity(40, "U/L"), problem="low limit unreadable")
+    fact = dataclasses.replace(obs(ALT, q=100, unit="U/L"), reference_ranges=(damaged,))
+    rule = {**TBIL_RULE, "label": "ALT", "code_set": "alt", "max_multiple": 3, "limit": "alt"}
+    result = run(rule, record(fact))
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"ALT: ULN unknown: low limit unreadable ({fact.ref}, {WHEN})",
+    )
