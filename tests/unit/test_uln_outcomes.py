@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from cds_hooks.eligibility.results import Evidence
 from fhir_mappings.facts import LOINC, Quantity, ReferenceRange
-from tests.unit.test_engine_rules import ALT, TBIL, TBIL_RULE, day, obs, record, run
+from tests.unit.test_engine_rules import ALT, CREAT, TBIL, TBIL_RULE, day, obs, record, run
 
 WHEN = day(1).isoformat()
 INR = (LOINC, "6301-6")
@@ -46,3 +48,17 @@ def test_a_range_read_with_a_problem_is_not_used_even_with_a_high_limit() -> Non
         "unknown",
         f"ALT: ULN unknown: low limit unreadable ({fact.ref}, {WHEN})",
     )
+
+
+@pytest.mark.parametrize(("gender", "shown"), [(None, "unknown"), ("other", "other")])
+def test_no_range_and_no_default_for_the_sex(gender: str | None, shown: str) -> None:
+    # The default creatinine ULN is sex-specific, with no sex-neutral value.
+    fact = obs(CREAT, q=1.0, unit="mg/dL")
+    rule = {**TBIL_RULE, "label": "Creatinine", "code_set": "creatinine", "limit": "creatinine"}
+    result = run(rule, record(fact, gender=gender))
+    assert (result.status, result.reason) == (
+        "unknown",
+        "Creatinine: no reference range on the result and no default ULN "
+        f"for sex {shown} ({fact.ref}, {WHEN})",
+    )
+    assert result.evidence == (Evidence(fact.ref, 1.0, "mg/dL", WHEN, None),)
