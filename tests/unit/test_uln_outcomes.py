@@ -62,3 +62,26 @@ def test_no_range_and_no_default_for_the_sex(gender: str | None, shown: str) -> 
         f"for sex {shown} ({fact.ref}, {WHEN})",
     )
     assert result.evidence == (Evidence(fact.ref, 1.0, "mg/dL", WHEN, None),)
+
+
+@pytest.mark.parametrize("high", [0.0, -5.0])
+def test_an_upper_limit_not_above_zero_is_no_uln(high: float) -> None:
+    fact = obs(ALT, q=30, unit="U/L", high=high)
+    rule = {**TBIL_RULE, "label": "ALT", "code_set": "alt", "max_multiple": 3, "limit": "alt"}
+    result = run(rule, record(fact))
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"ALT: ULN unknown: upper limit {high:g} U/L is not above zero ({fact.ref}, {WHEN})",
+    )
+    assert result.evidence == (Evidence(fact.ref, 30, "U/L", WHEN, None),)
+
+
+def test_a_uln_below_one_still_gives_the_ratio() -> None:
+    # Bilirubin 1.6 mg/dL against a lab ULN of 0.8 mg/dL: 2× ULN.
+    fact = obs(TBIL, q=1.6, unit="mg/dL", high=0.8)
+    result = run(TBIL_RULE, record(fact))
+    assert (result.status, result.reason) == (
+        "not_met",
+        f"Total bilirubin 1.6 mg/dL on {WHEN} (2× ULN) is > 1.5× ULN; ULN 0.8 mg/dL from the "
+        "Observation's referenceRange",
+    )
