@@ -180,7 +180,10 @@ def test_mss_with_a_lost_protein_names_only_the_loss() -> None:
 def test_a_protein_result_in_words_is_cited_as_written() -> None:
     words = obs(PROTEINS[0], text="equivocal staining")
     result = run(MSI_RULE, record(words))
-    assert (result.status, result.reason) == ("unknown", "No MSI or MMR result on record")
+    assert (result.status, result.reason) == (
+        "unknown",
+        "MMR immunohistochemistry incomplete: MLH1, MSH2, MSH6, PMS2 not reported",
+    )
     assert result.evidence == (Evidence(words.ref, "equivocal staining", None, WHEN, "MLH1"),)
 
 

@@ -471,7 +471,7 @@ def msi_mmr(p: MsiMmr, s: Screening, window: Window) -> Outcome:
     if len(kept) == len(proteins):
         listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
         return Outcome(MET, f"pMMR: {listed} expression retained", unique)
-    if msi is None and not kept:
+    if msi is None and not any(proteins.values()):
         return Outcome(UNKNOWN, "No MSI or MMR result on record", unique)
     missing = [
         _protein(n)
