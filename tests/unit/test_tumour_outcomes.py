@@ -194,7 +194,7 @@ def test_an_unconvertible_size_does_not_hide_an_older_one() -> None:
 
 
 def test_equal_sizes_cite_the_newest() -> None:
-    newer, older = obs(SIZE, q=1.5, unit="cm"), obs(SIZE, q=15, unit="mm", days=5)
+    newer, older = obs(SIZE, q=15, unit="mm"), obs(SIZE, q=15, unit="mm", days=5)
     result = run(MEASURABLE, record(newer, older), lookback=90)
     assert (result.status, result.reason) == ("met", f"Lesion of 15 mm on {WHEN} (≥ 10 mm)")
-    assert result.evidence == (Evidence(newer.ref, 1.5, "cm", WHEN, None),)
+    assert result.evidence == (Evidence(newer.ref, 15, "mm", WHEN, None),)

@@ -85,3 +85,15 @@ def test_a_uln_below_one_still_gives_the_ratio() -> None:
         f"Total bilirubin 1.6 mg/dL on {WHEN} (2× ULN) is > 1.5× ULN; ULN 0.8 mg/dL from the "
         "Observation's referenceRange",
     )
+
+
+def test_no_result_and_disagreeing_results_are_labelled() -> None:
+    none = run(TBIL_RULE, record())
+    assert (none.status, none.reason) == (
+        "unknown",
+        "Total bilirubin: no result in the last 28 days",
+    )
+    low, high = obs(TBIL, q=0.8, unit="mg/dL", high=1.0), obs(TBIL, q=2.0, unit="mg/dL", high=1.0)
+    same_day = run(TBIL_RULE, record(low, high))
+    assert same_day.status == "unknown"
+    assert same_day.reason.startswith(f"Total bilirubin: 2 results on {WHEN} disagree (")
