@@ -35,3 +35,21 @@ def test_an_unknown_unit_is_named_with_the_date() -> None:
             f"{label}: unit 'furlong' not recognised ({fact.ref}, {WHEN})",
         )
         assert result.evidence == (Evidence(fact.ref, 2.0, "furlong", WHEN, None),)
+
+
+def test_a_component_threshold_without_a_result_says_so() -> None:
+    systolic = {
+        "type": "lab_threshold",
+        "label": "Systolic",
+        "code_set": "blood_pressure",
+        "component": "systolic_blood_pressure",
+        "op": ">",
+        "value": 160,
+        "unit": "mm[Hg]",
+    }
+    result = run(systolic, record())
+    assert (result.status, result.reason, result.evidence) == (
+        "unknown",
+        "Systolic: no result in the last 28 days",
+        (),
+    )
