@@ -170,3 +170,31 @@ def test_a_flag_that_does_not_count_is_explained() -> None:
         "unknown",
         "Observations could not be retrieved (HTTP 500)",
     )
+
+
+def test_mss_with_a_lost_protein_names_only_the_loss() -> None:
+    result = run(MSI_RULE, record(obs(MSI, coded=MSS), obs(PROTEINS[0], coded=LOST)))
+    assert (result.status, result.reason) == ("not_met", "loss of MLH1 expression (dMMR)")
+
+
+def test_a_protein_result_in_words_is_cited_as_written() -> None:
+    words = obs(PROTEINS[0], text="equivocal staining")
+    result = run(MSI_RULE, record(words))
+    assert (result.status, result.reason) == (
+        "unknown",
+        "MMR immunohistochemistry incomplete: MLH1, MSH2, MSH6, PMS2 not reported",
+    )
+    assert result.evidence == (Evidence(words.ref, "equivocal staining", None, WHEN, "MLH1"),)
+
+
+def test_an_unconvertible_size_does_not_hide_an_older_one() -> None:
+    wrong_unit, size = obs(SIZE, q=30, unit="kg"), obs(SIZE, q=20, unit="mm", days=5)
+    result = run(MEASURABLE, record(wrong_unit, size), lookback=90)
+    assert (result.status, result.reason) == ("met", f"Lesion of 20 mm on {day(5)} (≥ 10 mm)")
+
+
+def test_equal_sizes_cite_the_newest() -> None:
+    newer, older = obs(SIZE, q=15, unit="mm"), obs(SIZE, q=15, unit="mm", days=5)
+    result = run(MEASURABLE, record(newer, older), lookback=90)
+    assert (result.status, result.reason) == ("met", f"Lesion of 15 mm on {WHEN} (≥ 10 mm)")
+    assert result.evidence == (Evidence(newer.ref, 15, "mm", WHEN, None),)

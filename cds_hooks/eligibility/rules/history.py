@@ -244,12 +244,13 @@ def allergy(p: Allergy, s: Screening, window: Window) -> Outcome:
     if hits:
         a = hits[0]
         # An allergy does not expire: it is dated by when it was recorded (or today).
-        when = day(a) or s.as_of.isoformat()
+        today = s.as_of.isoformat()
+        when = day(a) or today
         return Outcome(
             MET,
             f"{p.label}: {a.display or a.ref} (recorded {when})",
             tuple(
-                Evidence(h.ref, h.display, None, day(h) or when, h.clinical_status) for h in hits
+                Evidence(h.ref, h.display, None, day(h) or today, h.clinical_status) for h in hits
             ),
         )
     unread = [a for a in counted if unreadable(a.codes, code_sets)]

@@ -215,13 +215,16 @@ def _uln_one(p: LabUlnMultiple, s: Screening, fact: ObservationFact) -> Outcome:
                 equivalents=code_set.unit_equivalents,
             )
             source = default[1]
+        if uln <= 0:
+            # An upper limit of zero or below is no reference: every multiple of it is 0.
+            raise Undecidable(f"ULN unknown: upper limit {fmt(uln)} {unit} is not above zero")
     except (Undecidable, UnitError) as exc:
         return Outcome(UNKNOWN, f"{label}: {exc} ({fact.ref}, {day(fact)})", (obs_evidence(fact),))
     reading = Reading(value, quantity.comparator, quantity.value, quantity.unit, False)
     limit = multiple * uln
     status = compare(value, quantity.comparator, "<=", limit)
     text = shown(reading, unit)
-    ratio = f"{fmt(value / uln)}× ULN" if uln > 0 and quantity.comparator is None else "vs ULN"
+    ratio = f"{fmt(value / uln)}× ULN" if quantity.comparator is None else "vs ULN"
     evidence = (obs_evidence(fact, reading, source),)
     if status == MET:
         out = f"{label} {text} on {day(fact)} ({ratio}) ≤ {fmt(multiple)}× ULN"
@@ -468,7 +471,7 @@ def msi_mmr(p: MsiMmr, s: Screening, window: Window) -> Outcome:
     if len(kept) == len(proteins):
         listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
         return Outcome(MET, f"pMMR: {listed} expression retained", unique)
-    if msi is None and not kept:
+    if msi is None and not any(proteins.values()):
         return Outcome(UNKNOWN, "No MSI or MMR result on record", unique)
     missing = [
         _protein(n)

@@ -1,0 +1,66 @@
+"""Medication and allergy answers checked whole where several records are cited: every
+possible drug is named, and each allergy carries its own date (undated: the screening
+date), never another record's."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cds_hooks.eligibility.results import Evidence
+from fhir_mappings.facts import AllergyFact
+from tests.unit.test_engine_rules import ANTICOAG, APIXABAN, AS_OF, day, med, record, run
+from tests.unit.test_rules_generic import ALLERGY, OXALIPLATIN, rec
+
+TODAY = AS_OF.isoformat()
+
+
+def test_every_possible_drug_is_named() -> None:
+    unknown_code = dataclasses.replace(
+        med(("urn:local", "X1"), display="apixaban or warfarin"),
+        possible_drugs=("apixaban", "warfarin"),
+        possible_codes=frozenset({APIXABAN}),
+    )
+    result = run(ANTICOAG, record(medications=(unknown_code,)))
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"anticoagulant or antiplatelet: {unknown_code.ref} may be apixaban, warfarin; "
+        "code not recognised",
+    )
+
+
+def oxaliplatin(rid: str, days: int | None, display: str | None) -> AllergyFact:
+    when = day(days) if days is not None else None
+    return AllergyFact(rid, frozenset({OXALIPLATIN}), "active", "confirmed", when, display)
+
+
+def test_each_allergy_is_cited_with_its_own_date() -> None:
+    dated = oxaliplatin("AllergyIntolerance/c", 100, None)
+    undated = oxaliplatin("AllergyIntolerance/b", None, "Eloxatin")
+    result = run(ALLERGY, rec(allergies=(dated, undated)), lookback=36500)
+    assert (result.status, result.reason) == (
+        "met",
+        f"Allergy to the therapy: AllergyIntolerance/c (recorded {day(100)})",
+    )
+    assert result.evidence == (
+        Evidence(dated.ref, None, None, day(100).isoformat(), "active"),
+        Evidence(undated.ref, "Eloxatin", None, TODAY, "active"),
+    )
+    alone = run(ALLERGY, rec(allergies=(undated,)), lookback=36500)
+    assert alone.reason == f"Allergy to the therapy: Eloxatin (recorded {TODAY})"
+
+
+def test_no_allergy_cites_the_allergy_search() -> None:
+    result = run(ALLERGY, rec(), lookback=36500)
+    assert (result.status, result.reason) == (
+        "not_met",
+        "No allergy to the therapy among 0 allergy records reviewed",
+    )
+    assert result.evidence == (
+        Evidence(
+            "AllergyIntolerance?patient=p",
+            0,
+            None,
+            TODAY,
+            "allergy records reviewed on the screening date",
+        ),
+    )

@@ -1,0 +1,99 @@
+"""× ULN answers that cannot be computed, checked whole: no number to compare, a reference
+range whose unit cannot be known, a range the reader could not read."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from cds_hooks.eligibility.results import Evidence
+from fhir_mappings.facts import LOINC, Quantity, ReferenceRange
+from tests.unit.test_engine_rules import ALT, CREAT, TBIL, TBIL_RULE, day, obs, record, run
+
+WHEN = day(1).isoformat()
+INR = (LOINC, "6301-6")
+INR_RULE = {**TBIL_RULE, "label": "INR", "code_set": "inr", "limit": "inr"}
+
+
+def test_a_result_without_a_number_is_unknown() -> None:
+    for fact, shown in (
+        (obs(TBIL, coded=(LOINC, "LA1"), text="high"), "LA1"),
+        (obs(TBIL, text="see report"), "see report"),
+    ):
+        result = run(TBIL_RULE, record(fact))
+        assert (result.status, result.reason) == (
+            "unknown",
+            f"Total bilirubin: no numeric value ({fact.ref}, {WHEN})",
+        )
+        assert result.evidence == (Evidence(fact.ref, shown, None, WHEN, None),)
+
+
+def test_a_unitless_range_of_a_unitless_result_is_not_guessed() -> None:
+    fact = obs(INR, q=1.1, high=1.2)
+    result = run(INR_RULE, record(fact))
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"INR: reference range has no unit ({fact.ref}, {WHEN})",
+    )
+    assert result.evidence == (Evidence(fact.ref, 1.1, None, WHEN, None),)
+
+
+def test_a_range_read_with_a_problem_is_not_used_even_with_a_high_limit() -> None:
+    damaged = ReferenceRange(high=Quantity(40, "U/L"), problem="low limit unreadable")
+    fact = dataclasses.replace(obs(ALT, q=100, unit="U/L"), reference_ranges=(damaged,))
+    rule = {**TBIL_RULE, "label": "ALT", "code_set": "alt", "max_multiple": 3, "limit": "alt"}
+    result = run(rule, record(fact))
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"ALT: ULN unknown: low limit unreadable ({fact.ref}, {WHEN})",
+    )
+
+
+@pytest.mark.parametrize(("gender", "shown"), [(None, "unknown"), ("other", "other")])
+def test_no_range_and_no_default_for_the_sex(gender: str | None, shown: str) -> None:
+    # The default creatinine ULN is sex-specific, with no sex-neutral value.
+    fact = obs(CREAT, q=1.0, unit="mg/dL")
+    rule = {**TBIL_RULE, "label": "Creatinine", "code_set": "creatinine", "limit": "creatinine"}
+    result = run(rule, record(fact, gender=gender))
+    assert (result.status, result.reason) == (
+        "unknown",
+        "Creatinine: no reference range on the result and no default ULN "
+        f"for sex {shown} ({fact.ref}, {WHEN})",
+    )
+    assert result.evidence == (Evidence(fact.ref, 1.0, "mg/dL", WHEN, None),)
+
+
+@pytest.mark.parametrize("high", [0.0, -5.0])
+def test_an_upper_limit_not_above_zero_is_no_uln(high: float) -> None:
+    fact = obs(ALT, q=30, unit="U/L", high=high)
+    rule = {**TBIL_RULE, "label": "ALT", "code_set": "alt", "max_multiple": 3, "limit": "alt"}
+    result = run(rule, record(fact))
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"ALT: ULN unknown: upper limit {high:g} U/L is not above zero ({fact.ref}, {WHEN})",
+    )
+    assert result.evidence == (Evidence(fact.ref, 30, "U/L", WHEN, None),)
+
+
+def test_a_uln_below_one_still_gives_the_ratio() -> None:
+    # Bilirubin 1.6 mg/dL against a lab ULN of 0.8 mg/dL: 2× ULN.
+    fact = obs(TBIL, q=1.6, unit="mg/dL", high=0.8)
+    result = run(TBIL_RULE, record(fact))
+    assert (result.status, result.reason) == (
+        "not_met",
+        f"Total bilirubin 1.6 mg/dL on {WHEN} (2× ULN) is > 1.5× ULN; ULN 0.8 mg/dL from the "
+        "Observation's referenceRange",
+    )
+
+
+def test_no_result_and_disagreeing_results_are_labelled() -> None:
+    none = run(TBIL_RULE, record())
+    assert (none.status, none.reason) == (
+        "unknown",
+        "Total bilirubin: no result in the last 28 days",
+    )
+    low, high = obs(TBIL, q=0.8, unit="mg/dL", high=1.0), obs(TBIL, q=2.0, unit="mg/dL", high=1.0)
+    same_day = run(TBIL_RULE, record(low, high))
+    assert same_day.status == "unknown"
+    assert same_day.reason.startswith(f"Total bilirubin: 2 results on {WHEN} disagree (")
