@@ -208,3 +208,70 @@ def test_only_the_component_with_a_text_answer_is_replaced() -> None:
     assert second.value.codes == {(LOINC, "LA26197-6")}
     assert second.value.text == "Retained"
     assert second.codes == parsed.components[1].codes
+
+
+# --------------------------------------------------------------------------- plausibility
+def quantity_value(value: float, unit: str | None, comparator: str | None = None) -> Any:
+    from fhir_mappings.facts import ObservationValue, Quantity
+
+    return ObservationValue(quantity=Quantity(value, unit, comparator))
+
+
+@pytest.mark.parametrize("unit", [None, "furlongs"])
+@pytest.mark.parametrize(
+    ("analyte", "limits"),
+    [("creatinine", "0.1–40 mg/dL"), ("total_bilirubin", "0–80 mg/dL"), ("alt", "0–30000 U/L")],
+)
+def test_zero_is_impossible_in_any_unit_when_the_limit_excludes_it(
+    analyte: str, limits: str, unit: str | None
+) -> None:
+    # Creatinine's lowest plausible value is above zero, bilirubin's and ALT's lower limit
+    # is exclusive: a zero is an error whatever the unit, readable or not.
+    from fhir_mappings.reading import implausible
+
+    shown = "0" if unit is None else f"0 {unit}"
+    assert implausible(quantity_value(0, unit), TERMS.code_set(analyte)) == (
+        f"implausible value: {shown} is outside the physiological limits {limits}"
+    )
+
+
+@pytest.mark.parametrize("analyte", ["alt", "ast"])
+def test_enzymes_in_international_units_are_judged_as_u_per_l(analyte: str) -> None:
+    from fhir_mappings.reading import implausible
+
+    code_set = TERMS.code_set(analyte)
+    assert implausible(quantity_value(40, "[IU]/L"), code_set) is None
+    high = code_set.plausible.high if code_set.plausible else 0
+    assert implausible(quantity_value(high * 10, "[IU]/L"), code_set) == (
+        f"implausible value: {high * 10:g} [IU]/L is outside the physiological limits "
+        f"0–{high:g} U/L"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "comparator", "bad"),
+    [
+        (1000, "<=", False),  # at most 1000: says nothing impossible
+        (1000, "<", False),
+        (0.01, "<=", True),  # at most 0.01: below every possible creatinine
+        (0.1, "<=", False),  # at most the lowest possible value: possible
+        (0.1, "<", True),
+        (0.01, ">=", False),  # at least 0.01: possible
+        (0.01, ">", False),
+        (1000, ">=", True),
+        (40, ">=", False),  # at least the highest possible value: possible
+        (40, ">", True),
+    ],
+)
+def test_comparators_of_both_kinds_against_creatinine_limits(
+    value: float, comparator: str, bad: bool
+) -> None:
+    from fhir_mappings.reading import implausible
+
+    why = implausible(quantity_value(value, "mg/dL", comparator), TERMS.code_set("creatinine"))
+    assert (why is not None) is bad
+    if bad:
+        assert why == (
+            f"implausible value: {comparator}{value:g} mg/dL is outside the physiological "
+            "limits 0.1–40 mg/dL"
+        )
