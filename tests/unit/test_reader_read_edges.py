@@ -523,6 +523,11 @@ def test_reference_ranges_of_odd_shapes() -> None:
         ({"reference": "https://x.example/Medication/m1/_history/2/"}, "Medication/m1"),
         ({"reference": "urn:uuid:abc/def"}, "urn:uuid:abc/def"),
         ({"reference": "#med1"}, "#med1"),
+        ({"reference": "urn:x-local:ehr/Medication/m1"}, "urn:x-local:ehr/Medication/m1"),
+        ({"reference": "Medication/MX"}, "Medication/MX"),
+        ({"reference": "https://x.example/Medication/MX/"}, "Medication/MX"),
+        ({"reference": "m1/"}, "m1/"),  # not Type/id: left as written
+        ({"reference": "_history/2"}, "_history/2"),
         ({"reference": "m1"}, "m1"),
         ({"reference": ""}, None),
         ({"reference": 5}, None),
