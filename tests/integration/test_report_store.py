@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from cds_hooks.report_store import ReportExpired, ReportStore, make_report_store, token_hash
+from tests.support.postgres import private_postgres
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TTL = 3600
@@ -30,11 +31,9 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pgserver = pytest.importorskip("pgserver")
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg-reports"), cleanup_mode="stop")
-    yield str(server.get_uri())
-    server.cleanup()
+def postgres_url() -> Iterator[str]:
+    with private_postgres("pg-reports") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -22,6 +22,7 @@ from joserfc.jwk import ECKey, KeySet
 from cds_hooks.feedback import PostgresFeedbackStore, StoreOptions, StoreUnavailable
 from fixtures import generate as g
 from tests.fhir_server.launcher import FhirServer
+from tests.support.postgres import private_postgres
 from tests.support.service import CALL_TIMEOUT_SECONDS, Service, start_service
 
 pytestmark = pytest.mark.integration
@@ -259,13 +260,9 @@ def test_concurrent_feedback_loses_nothing(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------- PostgreSQL
 @pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pgserver = pytest.importorskip("pgserver")
-    # A private cluster in this module's temp dir; get_server returns once PostgreSQL
-    # accepts connections (pg_ctl start -w).
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    yield str(server.get_uri())
-    server.cleanup()
+def postgres_url() -> Iterator[str]:
+    with private_postgres("pg-operations") as url:
+        yield url
 
 
 def test_postgres_store_is_idempotent_and_suppresses(postgres_url: str) -> None:
