@@ -5,11 +5,12 @@ date), never another record's."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 from cds_hooks.eligibility.results import Evidence
-from fhir_mappings.facts import AllergyFact
+from fhir_mappings.facts import AllergyFact, MedicationFact
 from tests.unit.test_engine_rules import ANTICOAG, APIXABAN, AS_OF, day, med, record, run
-from tests.unit.test_rules_generic import ALLERGY, OXALIPLATIN, rec
+from tests.unit.test_rules_generic import ALLERGY, NIVOLUMAB, OXALIPLATIN, PRIOR_ICI, rec
 
 TODAY = AS_OF.isoformat()
 
@@ -63,4 +64,35 @@ def test_no_allergy_cites_the_allergy_search() -> None:
             TODAY,
             "allergy records reviewed on the screening date",
         ),
+    )
+
+
+def opdivo(days_before: int | None) -> MedicationFact:
+    """A completed order whose code is local but whose text names nivolumab."""
+    when = None if days_before is None else AS_OF - timedelta(days=days_before)
+    return dataclasses.replace(
+        med(("urn:local", "X9"), status="completed", display="Opdivo infusion"),
+        date=when,
+        possible_drugs=("nivolumab",),
+        possible_codes=frozenset({NIVOLUMAB}),
+    )
+
+
+def test_a_possible_drug_inside_the_window_or_undated_keeps_the_history_open() -> None:
+    for days in (10, None):
+        order = opdivo(days)
+        result = run(PRIOR_ICI, rec(medications=(order,)), lookback=90)
+        assert (result.status, result.reason) == (
+            "unknown",
+            f"Prior immune checkpoint inhibitor: {order.ref} may be nivolumab; code not recognised",
+        )
+        when = order.date.isoformat() if order.date else None
+        assert result.evidence == (Evidence(order.ref, "Opdivo infusion", None, when, "completed"),)
+
+
+def test_a_possible_drug_before_the_window_does_not() -> None:
+    result = run(PRIOR_ICI, rec(medications=(opdivo(400),)), lookback=90)
+    assert (result.status, result.reason) == (
+        "not_met",
+        "No prior immune checkpoint inhibitor among 1 medication record reviewed",
     )
