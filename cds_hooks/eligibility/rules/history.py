@@ -168,7 +168,8 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
     possible = [m for m in counted if p.active_only or m.date is None or window.contains(m.date)]
     if (maybe := _possibly(possible, hits, code_sets, p.label)) is not None:
         return maybe
-    unread = [m for m in counted if unreadable(m.codes, code_sets)]
+    # Only one that could count: given inside the window, or undated.
+    unread = [m for m in possible if unreadable(m.codes, code_sets)]
     if unread:
         return Outcome(
             UNKNOWN,
