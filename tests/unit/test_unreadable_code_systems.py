@@ -111,3 +111,20 @@ def test_the_reason_names_at_most_two_systems() -> None:
     assert unreadable([], [ibd])
     assert not unreadable([("urn:c", "1"), ("http://snomed.info/sct", "1")], [ibd])
     assert unreadable([("http://snomed.info/sct", "1")], [])  # no set: nothing can be read
+
+
+def test_an_unreadable_medication_counts_only_where_it_could_count() -> None:
+    import dataclasses
+    from datetime import timedelta
+
+    from tests.unit.test_engine_rules import AS_OF
+    from tests.unit.test_rules_generic import PRIOR_ICI
+
+    def given(days_before: int | None) -> Any:
+        order = med((EPIC_ERX, "90210"), status="completed", display="Infusion")
+        when = None if days_before is None else AS_OF - timedelta(days=days_before)
+        return dataclasses.replace(order, date=when)
+
+    for days, status in ((10, "unknown"), (None, "unknown"), (400, "not_met")):
+        result = run(PRIOR_ICI, rec(medications=(given(days),)), lookback=90)
+        assert result.status == status, (days, result.reason)
