@@ -369,3 +369,22 @@ def test_a_condition_without_an_id(rid: object) -> None:
         fact.problem
         == "the resource has no id; onset date is not a full date ('2025', precision year)"
     )
+
+
+def test_the_certainty_is_found_after_other_extensions_of_the_coding() -> None:
+    code = {
+        "coding": [
+            {
+                "system": ICD10GM,
+                "code": "C18.0",
+                "extension": [
+                    {
+                        "url": "http://fhir.de/StructureDefinition/seitenlokalisation",
+                        "valueCoding": {"code": "L"},
+                    },
+                    {"url": ICD10GM_CERTAINTY, "valueCode": "V"},
+                ],
+            }
+        ]
+    }
+    assert parse_condition(condition(code=code)).suspected is True

@@ -150,6 +150,7 @@ def test_a_map_from_a_file(tmp_path: Path) -> None:
                 "ingredients": {
                     "zeta": {"rxnorm": "1", "atc": ["Z01"], "names": ["Zetamab"]},
                     "eta": {"atc": []},
+                    "theta": {"rxnorm": "3"},  # no ATC code
                 },
                 "products": [
                     {"system": RXNORM, "code": "10", "ingredient": "zeta"},
@@ -161,9 +162,13 @@ def test_a_map_from_a_file(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     drugs = load_ingredient_map(path)
-    assert drugs.codes_of_ingredient == {"zeta": {(RXNORM, "1"), (ATC, "Z01")}, "eta": frozenset()}
+    assert drugs.codes_of_ingredient == {
+        "zeta": {(RXNORM, "1"), (ATC, "Z01")},
+        "eta": frozenset(),
+        "theta": {(RXNORM, "3")},
+    }
     assert drugs.ingredients_of == {(RXNORM, "10"): {(RXNORM, "1"), (ATC, "Z01")}}
-    assert drugs.known == {(RXNORM, "10"), (RXNORM, "1"), (ATC, "Z01")}
+    assert drugs.known == {(RXNORM, "10"), (RXNORM, "1"), (ATC, "Z01"), (RXNORM, "3")}
     assert drugs.expand(frozenset({(RXNORM, "10")})) == {
         (RXNORM, "10"),
         (RXNORM, "1"),

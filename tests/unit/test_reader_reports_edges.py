@@ -221,3 +221,13 @@ def test_not_a_resource_at_all() -> None:
         date=None,
         problem="the resource has no id",
     )
+
+
+def test_an_empty_effective_date_time_gives_no_time_from_the_period() -> None:
+    # "" is present (and unreadable): it decides the date, and a report without a date
+    # has no time of day either, not the period's.
+    fact = parse_report(
+        report(effectiveDateTime="", effectivePeriod={"start": "2026-02-10T08:00:00Z"})
+    )
+    assert (fact.date, fact.time) == (None, None)
+    assert fact.problem == ("effective date is unreadable (date '' is not a FHIR date or dateTime)")
