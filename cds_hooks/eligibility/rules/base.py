@@ -99,8 +99,12 @@ def unreadable(codes: Iterable[Code], code_sets: Iterable[CodeSet]) -> bool:
     """True when no code of a fact is in a code system any of `code_sets` names (free text
     only, or local codes only): whether it is one of them cannot be told, so the record's
     silence about them is not proof of absence."""
-    systems = frozenset().union(*(cs.systems for cs in code_sets))
-    return not any(system in systems for system, _ in codes)
+    sets = tuple(code_sets)
+    for system, _ in codes:  # no set built: this runs for every record of every such rule
+        for code_set in sets:
+            if system in code_set.systems:
+                return False
+    return True
 
 
 def not_read(ref: str, codes: Iterable[Code], what: str, text: str | None) -> str:
