@@ -47,8 +47,6 @@ M, N, U = "met", "not_met", "unknown"
         # "<=100" may be exactly 100 (2+), "<300" anything up to 2+: not surely below 2.
         (100, "<=", 2, U),
         (300, "<", 2, U),
-        (100, ">", None, U),  # open-ended: no band
-        (30, ">=", None, U),
     ],
 )
 def test_dipstick_quantities_at_the_band_limits(
@@ -57,12 +55,40 @@ def test_dipstick_quantities_at_the_band_limits(
     fact = obs(DIP, q=value, unit="mg/dL", comparator=comparator)
     result = run(DIPSTICK, record(fact))
     assert result.status == expected
-    if grade is not None:
-        at_most = " at most" if expected == U else ""
-        assert result.evidence[0].note == f"grade {grade:g}{at_most}"
-        assert result.evidence[0].value == f"{comparator or ''}{value:g} mg/dL"
-    else:
-        assert result.reason == f"Urine protein dipstick: open-ended value ({fact.ref})"
+    at_most = " at most" if expected == U else ""
+    assert result.evidence[0].note == f"grade {grade:g}{at_most}"
+    assert result.evidence[0].value == f"{comparator or ''}{value:g} mg/dL"
+
+
+@pytest.mark.parametrize(
+    ("value", "comparator", "grade", "expected"),
+    [
+        # Bands are closed below: ">100" and ">=100" are at least 2+, surely not below 2;
+        # ">99.9" may still be 1+, ">30" anything from 1+ up, ">0" anything but negative.
+        (100, ">", 2, N),
+        (100, ">=", 2, N),
+        (300, ">", 3, N),
+        (99.9, ">", 1, U),
+        (99.9, ">=", 1, U),
+        (30, ">", 1, U),
+        (0, ">", 0.5, U),
+    ],
+)
+def test_open_ended_dipstick_quantities_are_at_least_their_band(
+    value: float, comparator: str, grade: float, expected: str
+) -> None:
+    fact = obs(DIP, q=value, unit="mg/dL", comparator=comparator)
+    result = run(DIPSTICK, record(fact))
+    assert result.status == expected
+    assert result.evidence == (
+        Evidence(
+            fact.ref,
+            f"{comparator}{value:g} mg/dL",
+            None,
+            day(1).isoformat(),
+            f"grade {grade:g} at least",
+        ),
+    )
 
 
 def test_dipstick_quantities_in_another_unit_are_converted() -> None:

@@ -3,6 +3,8 @@ no result says which grade is missing."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from cds_hooks.eligibility.results import Evidence
 from fhir_mappings.facts import LOINC
 from tests.unit.test_engine_rules import DIP, day, obs, record, run
@@ -81,9 +83,24 @@ def test_results_that_give_no_grade() -> None:
     result = run(DIPSTICK, record(open_ended))
     assert (result.status, result.reason) == (
         "unknown",
-        f"Urine protein dipstick: open-ended value ({open_ended.ref})",
+        f"Urine protein dipstick >30 mg/dL on {WHEN} may be below or above 2",
     )
-    assert result.evidence == (Evidence(open_ended.ref, 30, "mg/dL", WHEN, None),)
+    assert result.evidence == (
+        Evidence(open_ended.ref, ">30 mg/dL", None, WHEN, "grade 1 at least"),
+    )
+    two_grades = obs(DIP, coded=(LOINC, "LA11834-1"))
+    two_grades = dataclasses.replace(
+        two_grades,
+        value=dataclasses.replace(
+            two_grades.value, codes=frozenset({(LOINC, "LA11833-3"), (LOINC, "LA11834-1")})
+        ),
+    )
+    result = run(DIPSTICK, record(two_grades))
+    assert (result.status, result.reason) == (
+        "unknown",
+        "Urine protein dipstick: the result is coded as different grades (1+, 2+) "
+        f"({two_grades.ref}, {WHEN})",
+    )
     words = obs(DIP, text="lots")
     result = run(DIPSTICK, record(words))
     assert (result.status, result.reason) == (

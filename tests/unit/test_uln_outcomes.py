@@ -29,12 +29,27 @@ def test_a_result_without_a_number_is_unknown() -> None:
         assert result.evidence == (Evidence(fact.ref, shown, None, WHEN, None),)
 
 
-def test_a_unitless_range_of_a_unitless_result_is_not_guessed() -> None:
-    fact = obs(INR, q=1.1, high=1.2)
-    result = run(INR_RULE, record(fact))
+def test_a_unitless_range_of_a_dimensionless_result_is_the_labs_own() -> None:
+    # An INR has no unit: its range needs none either, and the lab's range decides (as it
+    # does when both say "{INR}"), not the default table.
+    for high, status, shown in ((1.2, "met", "0.917"), (0.7, "not_met", "1.57")):
+        fact = obs(INR, q=1.1, high=high)
+        result = run(INR_RULE, record(fact))
+        source = f"ULN {high:g} from the Observation's referenceRange"
+        relation = "≤" if status == "met" else "is >"
+        assert (result.status, result.reason) == (
+            status,
+            f"INR 1.1 on {WHEN} ({shown}× ULN) {relation} 1.5× ULN; {source}",
+        )
+        assert result.evidence == (Evidence(fact.ref, 1.1, None, WHEN, source),)
+
+
+def test_a_unitless_result_and_range_of_a_measured_quantity_are_not_guessed() -> None:
+    fact = obs(TBIL, q=1.1, high=1.2)
+    result = run(TBIL_RULE, record(fact))
     assert (result.status, result.reason) == (
         "unknown",
-        f"INR: reference range has no unit ({fact.ref}, {WHEN})",
+        f"Total bilirubin: value 1.1 has no unit ({fact.ref}, {WHEN})",
     )
     assert result.evidence == (Evidence(fact.ref, 1.1, None, WHEN, None),)
 

@@ -27,6 +27,7 @@ from cds_hooks.eligibility.values import (
     Undecidable,
     compare,
     convert_quantity,
+    dimensionless,
     fmt,
     read_number,
 )
@@ -184,11 +185,13 @@ def _uln_one(p: LabUlnMultiple, s: Screening, fact: ObservationFact) -> Outcome:
         if chosen is not None and chosen.high is not None:
             high = chosen.high
             high_unit = high.unit or quantity.unit
-            if high_unit is None:
+            if high_unit is None and not dimensionless(unit):
                 raise Undecidable("reference range has no unit")
             uln = convert_quantity(Quantity(high.value, high_unit), unit, code_set)
-            source = f"ULN {fmt(high.value)} {high_unit} from the Observation's referenceRange" + (
-                "" if high.unit else " (range unit assumed same as the value)"
+            shown_high = f"{fmt(high.value)} {high_unit}" if high_unit else fmt(high.value)
+            assumed = high.unit is None and high_unit is not None
+            source = f"ULN {shown_high} from the Observation's referenceRange" + (
+                " (range unit assumed same as the value)" if assumed else ""
             )
         elif fact.reference_ranges:
             # The lab gave a range we cannot use: its ULN is unknown. The default table is
@@ -246,9 +249,21 @@ def ordinal_grade(p: OrdinalGrade, s: Screening, window: Window) -> Outcome:
     grade: float | None = None
     value = fact.value
     text: Any = None
-    for code in value.codes:
-        if code in code_set.answers:
-            grade, text = code_set.answers[code], code_set.displays.get(code, code[1])
+    coded = {code_set.answers[code]: code for code in value.codes if code in code_set.answers}
+    if len(coded) > 1:
+        # Two codings of one answer that name different grades: which one the lab meant
+        # cannot be told, so neither is taken.
+        grades = ", ".join(
+            code_set.displays.get(code, code[1]) for _, code in sorted(coded.items())
+        )
+        return Outcome(
+            UNKNOWN,
+            f"{label}: the result is coded as different grades ({grades}) ({fact.ref}, "
+            f"{day(fact)})",
+            (obs_evidence(fact),),
+        )
+    for grade_of_code, code in coded.items():
+        grade, text = grade_of_code, code_set.displays.get(code, code[1])
     if grade is None and value.text is not None:
         key = value.text.strip().lower()
         if key in code_set.text_grades:
@@ -263,17 +278,26 @@ def ordinal_grade(p: OrdinalGrade, s: Screening, window: Window) -> Outcome:
         comparator = value.quantity.comparator
         if comparator == "<":
             amount -= 1e-9  # the grade of the largest value it allows
-        elif comparator in (">", ">="):
-            return Outcome(
-                UNKNOWN, f"{label}: open-ended value ({fact.ref})", (obs_evidence(fact),)
-            )
         for upper, level in code_set.quantity_grades:
             if upper is None or amount < upper:
                 grade = level
                 break
-        if value.quantity.value == 0:
+        if value.quantity.value == 0 and comparator not in (">", ">="):
             grade = 0
         text = f"{comparator or ''}{fmt(value.quantity.value)} {value.quantity.unit}"
+        if comparator in (">", ">=") and grade is not None:
+            # ">300 mg/dL" is at least the grade of 300 (bands are closed below): surely
+            # not below the limit when that grade reaches it; otherwise it cannot say.
+            at_least = (Evidence(fact.ref, text, None, day(fact), f"grade {fmt(grade)} at least"),)
+            if grade >= below:
+                return Outcome(
+                    NOT_MET, f"{label} {text} on {day(fact)} (≥ {fmt(below)}{suffix})", at_least
+                )
+            return Outcome(
+                UNKNOWN,
+                f"{label} {text} on {day(fact)} may be below or above {fmt(below)}{suffix}",
+                at_least,
+            )
         if comparator is not None and grade is not None and grade >= below:
             # "<300 mg/dL" is any grade up to 2+: below the limit or not, it cannot say.
             return Outcome(
