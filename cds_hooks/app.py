@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -53,6 +54,22 @@ def store_options(settings: Settings) -> StoreOptions:
         card_retention_days=settings.issued_card_retention_days or max(suppress_days, 1),
         suppress_days=suppress_days,
     )
+
+
+# A hook call allocates a few hundred thousand short-lived objects (the parsed body, its
+# facts): with the default threshold (700) the cyclic collector ran several times per call
+# and walked every object loaded at start each time, about 3 ms of a 25 ms call.
+_YOUNG_COLLECTION_EVERY = 10_000
+
+
+def _settle_collector() -> None:
+    """Start-up objects (trials, terminology, schemas, templates) live as long as the
+    process: frozen, no collection walks them again. Collections of new objects run less
+    often; each still frees what a call left behind."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(_YOUNG_COLLECTION_EVERY, older, oldest)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -113,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 replay=replay,
                 pseudonym_secret=_pseudonym_secret(settings),
             )
+            _settle_collector()
             try:
                 yield
             finally:
