@@ -8,16 +8,19 @@ report answers as gone once and is deleted; every write also deletes what has ex
 
 Each operation is one transaction, on the store's one held connection (SQLite, in its own
 thread) or a pooled connection (PostgreSQL), committed before the call returns: a report
-the hook links to is on disk before the card leaves, and any replica sharing the database
-can serve it. The hook stores all its cards' reports in one transaction (`put_many`).
-The SQLite file is never recreated once open (see `feedback.sqlite_file`).
+the hook links to is stored before the card leaves, and any replica sharing the database
+can serve it. SQLite commits with synchronous=NORMAL (WAL): a commit survives a crash of
+the service; only a power loss or an OS crash can lose the last reports, whose links then
+answer as not found (the card itself still carries the evidence). Waiting for the disk on
+every call cost more than the rest of the store. The hook stores all its cards' reports
+in one transaction (`put_many`). The SQLite file is never recreated once open (see
+`feedback.sqlite_file`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 import secrets
 import sqlite3
@@ -27,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+import orjson
 
 from cds_hooks.feedback.sqlite_file import HeldConnection, SqliteFile
 
@@ -99,7 +104,7 @@ class ReportStore(ABC):
             return tokens
         now = self._now()
         rows = [
-            (token_hash(token), json.dumps(report, ensure_ascii=False, separators=(",", ":")))
+            (token_hash(token), orjson.dumps(report, option=orjson.OPT_NON_STR_KEYS).decode())
             for token, report in zip(tokens, reports, strict=True)
         ]
         await self._put(rows, now, now + self.ttl_seconds)
@@ -118,7 +123,7 @@ class ReportStore(ABC):
         if expires <= now:
             await self._delete_expired(now, key)
             raise ReportExpired
-        report: dict[str, Any] = json.loads(payload)
+        report: dict[str, Any] = orjson.loads(payload)
         return report
 
     async def purge(self) -> int:
@@ -174,8 +179,6 @@ class SqliteReportStore(ReportStore):
 
     async def _put(self, rows: Sequence[tuple[str, str]], now: float, expires: float) -> None:
         def put(db: sqlite3.Connection) -> None:
-            # On disk before the card that links to it leaves.
-            db.execute("PRAGMA synchronous=FULL")
             with _transaction(db):
                 db.execute("DELETE FROM screening_report WHERE expires_at <= ?", (now,))
                 db.executemany(
