@@ -63,6 +63,23 @@ def _uncoded(
     ]
 
 
+_AS_STATUS_POST = (f"coded as status post ({STATUS_POST})", "status post")
+_AS_SUSPECTED = ("suspected, not confirmed", "suspected, not confirmed")
+
+
+def _undecided(
+    prefix: str, marked: list[ConditionFact], marker: tuple[str, str], consequence: str
+) -> Outcome:
+    """Unknown because of records that can neither count nor be ignored (suspected, or
+    status post), named by the first of them: "<prefix><record> is <marker>: <why>"."""
+    c = marked[0]
+    return Outcome(
+        UNKNOWN,
+        f"{prefix}{c.display or c.ref} is {marker[0]}: {consequence}",
+        tuple(cond_evidence(x, marker[1]) for x in marked),
+    )
+
+
 def _uncoded_outcome(label: str, uncoded: list[ConditionFact], what: str) -> Outcome:
     c = uncoded[0]
     return Outcome(
@@ -270,11 +287,8 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             tuple(cond_evidence(c) for c in unclear),
         )
     if past:
-        return Outcome(
-            UNKNOWN,
-            f"{p.label}: {past[0].display or past[0].ref} is coded as status post "
-            f"({STATUS_POST}): whether it is still active is not recorded",
-            tuple(cond_evidence(c, "status post") for c in past),
+        return _undecided(
+            f"{p.label}: ", past, _AS_STATUS_POST, "whether it is still active is not recorded"
         )
     later = [c for c in found if c.date is not None and c.date > span.as_of]
     if later:
@@ -370,21 +384,13 @@ def distinct_count(p: DistinctCount, s: Screening, window: Window) -> Outcome:
     suspected = [c for c in found if c.suspected]
     if suspected:
         # A suspected record can neither be counted nor ignored.
-        return Outcome(
-            UNKNOWN,
-            f"{p.label}: {suspected[0].display or suspected[0].ref} is suspected, not "
-            "confirmed: the count cannot be established",
-            tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
+        return _undecided(
+            f"{p.label}: ", suspected, _AS_SUSPECTED, "the count cannot be established"
         )
     past = [c for c in found if c.status_post]
     if past:
         # Gone or still there: it can neither be counted nor ignored either.
-        return Outcome(
-            UNKNOWN,
-            f"{p.label}: {past[0].display or past[0].ref} is coded as status post "
-            f"({STATUS_POST}): the count cannot be established",
-            tuple(cond_evidence(c, "status post") for c in past),
-        )
+        return _undecided(f"{p.label}: ", past, _AS_STATUS_POST, "the count cannot be established")
     uncoded = _uncoded(s, p.code_sets, window, active_only=True)
     if uncoded:
         return _uncoded_outcome(p.label, uncoded, "it may be one more to count")
@@ -441,20 +447,14 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
     suspected = [c for c in mets if c.suspected]
     if suspected:
         # A suspected metastasis can neither be counted nor ignored.
-        return Outcome(
-            UNKNOWN,
-            f"Metastasis {suspected[0].display or suspected[0].ref} is suspected, not "
-            "confirmed: the number of sites cannot be established",
-            tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
+        return _undecided(
+            "Metastasis ", suspected, _AS_SUSPECTED, "the number of sites cannot be established"
         )
     past = [c for c in mets if c.status_post]
     if past:
         # A resected or treated metastasis may be gone: the sites cannot be counted.
-        return Outcome(
-            UNKNOWN,
-            f"Metastasis {past[0].display or past[0].ref} is coded as status post "
-            f"({STATUS_POST}): the number of sites cannot be established",
-            tuple(cond_evidence(c, "status post") for c in past),
+        return _undecided(
+            "Metastasis ", past, _AS_STATUS_POST, "the number of sites cannot be established"
         )
     m_stage = s.latest(p.m_stage, window).fact
     m0 = _coded(m_stage, s.code_set(p.m0_values))

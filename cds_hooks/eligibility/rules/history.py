@@ -22,7 +22,7 @@ from cds_hooks.trials.params import (
     NoActiveMedication,
     ProcedureHistory,
 )
-from fhir_mappings.facts import MedicationFact
+from fhir_mappings.facts import MedicationFact, ProcedureFact
 from fhir_mappings.terminology import CodeSet
 
 ACTIVE_REQUEST_STATUSES = frozenset({"active", "on-hold"})
@@ -59,8 +59,9 @@ def _name(m: MedicationFact) -> str:
     return m.display or (sorted(m.codes)[0][1] if m.codes else m.ref)
 
 
-def _med_evidence(m: MedicationFact) -> Evidence:
-    return Evidence(m.ref, m.display, None, day(m), m.status)
+def _evidence(x: MedicationFact | ProcedureFact) -> Evidence:
+    """A drug or procedure as evidence: what, when and its status."""
+    return Evidence(x.ref, x.display, None, day(x), x.status)
 
 
 def _possibly(
@@ -79,7 +80,7 @@ def _possibly(
     return Outcome(
         UNKNOWN,
         f"{label}: {first.ref} may be {', '.join(first.possible_drugs)}; code not recognised",
-        tuple(_med_evidence(m) for m in maybe),
+        tuple(_evidence(m) for m in maybe),
     )
 
 
@@ -98,14 +99,14 @@ def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) ->
     hits = [m for m in active if any(cs.matches(m.codes) for cs in code_sets)]
     if hits:
         names = ", ".join(dict.fromkeys(_name(m) for m in hits))
-        return Outcome(UNKNOWN, f"Active {names}: {p.why}", tuple(_med_evidence(m) for m in hits))
+        return Outcome(UNKNOWN, f"Active {names}: {p.why}", tuple(_evidence(m) for m in hits))
     if (maybe := _possibly(active, hits, code_sets, p.label)) is not None:
         return maybe
     if unresolved:
         return Outcome(
             UNKNOWN,
             _unread_medication(unresolved[0]),
-            tuple(_med_evidence(m) for m in unresolved),
+            tuple(_evidence(m) for m in unresolved),
         )
     patient_id = s.record.patient.ref.split("/", 1)[1]
     evidence = (
@@ -147,14 +148,14 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
         return Outcome(
             MET,
             f"{p.label}: {_name(m)} ({m.resource_type} {m.status}{when})",
-            tuple(_med_evidence(x) for x in inside),
+            tuple(_evidence(x) for x in inside),
         )
     undated = [m for m in hits if m.date is None]
     if undated:
         return Outcome(
             UNKNOWN,
             f"{p.label}: {_name(undated[0])} on record without a date",
-            tuple(_med_evidence(m) for m in undated),
+            tuple(_evidence(m) for m in undated),
         )
     if later:
         # On record but dated after the screening date (a clock or time-zone slip): neither
@@ -163,7 +164,7 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
         return Outcome(
             UNKNOWN,
             f"{p.label}: {_name(m)} dated {day(m)}, after the screening date",
-            tuple(_med_evidence(x) for x in later),
+            tuple(_evidence(x) for x in later),
         )
     possible = [m for m in counted if p.active_only or m.date is None or window.contains(m.date)]
     if (maybe := _possibly(possible, hits, code_sets, p.label)) is not None:
@@ -174,7 +175,7 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
         return Outcome(
             UNKNOWN,
             f"{p.label}: {_unread_medication(unread[0])}",
-            tuple(_med_evidence(m) for m in unread),
+            tuple(_evidence(m) for m in unread),
         )
     what = lower_first(p.label)
     outcome = absent(s, p.absence, "MedicationRequest", len(counted), what, "medication record")
@@ -184,7 +185,7 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
         return Outcome(
             outcome.status,
             f"{p.label}: only {_name(older)} on {day(older)}, before the {window.days}-day window",
-            (_med_evidence(older),),
+            (_evidence(older),),
         )
     return outcome
 
@@ -201,14 +202,14 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
         return Outcome(
             MET,
             f"{p.label}: {x.display or x.ref} on {day(x)} ({x.status})",
-            tuple(Evidence(h.ref, h.display, None, day(h), h.status) for h in inside),
+            tuple(_evidence(h) for h in inside),
         )
     undated = [x for x in hits if x.date is None]
     if undated:
         return Outcome(
             UNKNOWN,
             f"{p.label}: {undated[0].display or undated[0].ref} on record without a date",
-            tuple(Evidence(h.ref, h.display, None, None, h.status) for h in undated),
+            tuple(_evidence(h) for h in undated),
         )
     later = [x for x in hits if x.date is not None and x.date > s.as_of]
     if later:
@@ -217,7 +218,7 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
         return Outcome(
             UNKNOWN,
             f"{p.label}: {x.display or x.ref} dated {day(x)}, after the screening date",
-            tuple(Evidence(h.ref, h.display, None, day(h), h.status) for h in later),
+            tuple(_evidence(h) for h in later),
         )
     unread = [x for x in done if unreadable(x.codes, code_sets)]
     if unread:
@@ -225,7 +226,7 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
         return Outcome(
             UNKNOWN,
             f"{p.label}: {not_read(x.ref, x.codes, 'procedure ', x.display)}",
-            tuple(Evidence(h.ref, h.display, None, day(h), h.status) for h in unread),
+            tuple(_evidence(h) for h in unread),
         )
     what = lower_first(p.label)
     return absent(s, p.absence, "Procedure", len(done), what, "procedure")
