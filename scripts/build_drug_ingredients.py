@@ -36,8 +36,17 @@ OUTPUT = TERMINOLOGY / "drug_ingredients.json"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
 RXNAV = "https://rxnav.nlm.nih.gov/REST"
-# Medication code sets whose ingredients are mapped (the classes the trials name).
-CODE_SETS = ("anticoagulants", "treatment_capecitabine", "treatment_oxaliplatin")
+# Medication code sets whose ingredients are mapped (every class a trial names), and the
+# files that hold them.
+CODE_SETS = (
+    "anticoagulants",
+    "treatment_capecitabine",
+    "treatment_oxaliplatin",
+    "immune_checkpoint_inhibitors",
+    "antineoplastic_agents",
+    "immunosuppressants",
+)
+CODE_SET_FILES = ("medications.json", "trial_criteria.json")
 # Brand names used when RxNav (term type BN) cannot be queried. Source: the brand names of
 # the products' US prescribing information and EU SmPCs; text matching only, no codes.
 SEED_BRANDS = {
@@ -52,6 +61,19 @@ SEED_BRANDS = {
     "prasugrel": ["Effient", "Efient"],
     "capecitabine": ["Xeloda"],
     "oxaliplatin": ["Eloxatin"],
+    "nivolumab": ["Opdivo"],
+    "pembrolizumab": ["Keytruda"],
+    "ipilimumab": ["Yervoy"],
+    "atezolizumab": ["Tecentriq"],
+    "durvalumab": ["Imfinzi"],
+    "fluorouracil": ["5-fluorouracil", "Adrucil"],
+    "irinotecan": ["Camptosar", "Campto"],
+    "bevacizumab": ["Avastin", "Mvasi", "Zirabev"],
+    "methotrexate": ["Trexall", "Otrexup"],
+    "azathioprine": ["Imuran"],
+    "tacrolimus": ["Prograf", "Advagraf"],
+    "cyclosporine": ["ciclosporin", "Sandimmune", "Neoral"],
+    "mycophenolate mofetil": ["CellCept"],
 }
 
 
@@ -74,12 +96,19 @@ def _get(url: str) -> Any:
         return json.load(response)
 
 
+def _code_sets() -> dict[str, Any]:
+    sets: dict[str, Any] = {}
+    for file in CODE_SET_FILES:
+        sets.update(json.loads((TERMINOLOGY / file).read_text(encoding="utf-8"))["code_sets"])
+    return sets
+
+
 def _ingredients() -> dict[str, dict[str, Any]]:
     """ingredient name → {rxnorm, atc, code_set}, from the packaged medication code sets."""
-    data = json.loads((TERMINOLOGY / "medications.json").read_text(encoding="utf-8"))
+    sets = _code_sets()
     found: dict[str, dict[str, Any]] = {}
     for name in CODE_SETS:
-        codes = data["code_sets"][name]["codes"]
+        codes = sets[name]["codes"]
         for code in codes:
             display = code["display"].strip().lower()
             if " mg " in f" {display} ":  # a clinical drug, not an ingredient
@@ -94,10 +123,10 @@ def _ingredients() -> dict[str, dict[str, Any]]:
 
 def _seed_products() -> list[dict[str, str]]:
     """Clinical drugs already attested in the code sets (display names the ingredient)."""
-    data = json.loads((TERMINOLOGY / "medications.json").read_text(encoding="utf-8"))
+    sets = _code_sets()
     products = []
     for name in CODE_SETS:
-        for code in data["code_sets"][name]["codes"]:
+        for code in sets[name]["codes"]:
             display = code["display"]
             if code["system"] == RXNORM and " MG " in f" {display} ":
                 products.append(
@@ -157,7 +186,7 @@ def build(seed: bool) -> dict[str, Any]:
             "recognised makes the medication criterion unknown.",
             "generated_by": "scripts/build_drug_ingredients.py" + (" --seed" if seed else ""),
             "source": (
-                "seed: ingredient and product codes from medications.json (their own "
+                "seed: ingredient and product codes from the medication code sets (their own "
                 "sources apply), brand names from prescribing information / SmPCs; "
                 "RxNav was not reachable when this file was built. Run the script with "
                 "network access to add every SCD/SBD/BN/pack from RxNorm."

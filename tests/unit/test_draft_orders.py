@@ -84,3 +84,39 @@ def test_may_be_a_listed_drug_is_unknown_never_none_active() -> None:
     capecitabine = order({"text": "Xeloda 500 mg"}, status="active", id="rx2")
     other = ENGINE.screen(build_record([patient, capecitabine]), date(2026, 3, 2), [SCRT])
     assert "may be" not in other.trials[0].criterion("anticoagulants").reason
+
+
+def test_a_product_code_we_do_not_map_with_a_drug_name_of_a_history_class_is_unknown() -> None:
+    # An RxNorm code outside the map (a branded product) is readable, so without its text
+    # it would read as "not a checkpoint inhibitor"; its text names one, by brand or by
+    # ingredient. Both the prior-immunotherapy and the prior-chemotherapy classes.
+    patient = {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1960-01-01"}
+    for text, drug, criterion in (
+        ("KEYTRUDA 100 MG/4 ML IV SOLN", "pembrolizumab", "prior_immunotherapy"),
+        ("pembrolizumab 25 MG/ML Injectable Solution", "pembrolizumab", "prior_immunotherapy"),
+        ("Opdivo 240 mg infusion", "nivolumab", "prior_immunotherapy"),
+    ):
+        given = order(
+            {"coding": [{"system": RXNORM, "code": "9999901", "display": text}]},
+            status="completed",
+            authoredOn="2024-05-01",
+        )
+        result = ENGINE.screen(build_record([patient, given]), date(2026, 3, 2), [SCRT])
+        outcome = result.trials[0].criterion(criterion)
+        assert (outcome.status, outcome.reason) == (
+            "unknown",
+            f"Prior immune checkpoint inhibitor: MedicationRequest/rx may be {drug}; "
+            "code not recognised",
+        )
+    for text, drug in (("Avastin 400 mg", "bevacizumab"), ("5-fluorouracil bolus", "fluorouracil")):
+        fact = parse_medication(
+            order({"coding": [{"system": RXNORM, "code": "1", "display": text}]}), {}
+        )
+        assert fact.possible_drugs == (drug,)
+    steroid = parse_medication(
+        order(
+            {"coding": [{"system": RXNORM, "code": "2", "display": "predniSONE 5 MG Oral Tablet"}]}
+        ),
+        {},
+    )
+    assert steroid.possible_drugs == ("prednisone",)
