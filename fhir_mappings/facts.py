@@ -194,6 +194,11 @@ class PatientFact:
     birth_date_precision: str | None
     gender: str | None  # administrative gender: male | female | other | unknown
     deceased: bool = False
+    # deceasedDateTime as read (any precision); None without one, or when unreadable.
+    deceased_date: date | None = None
+    # Set when deceased[x] is present but cannot be read (deceasedBoolean "true"): whether
+    # the patient died is then unknown, never "no".
+    deceased_problem: str | None = None
     problem: str | None = None
 
 

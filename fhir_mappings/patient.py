@@ -10,6 +10,11 @@ from fhir_mappings.dates import parse_date
 from fhir_mappings.facts import PatientFact
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def parse_patient(resource: Mapping[str, Any]) -> PatientFact:
     """Never raises; a missing id or an unreadable birthDate is named in `problem` (which
     the age rule shows when there is no birth date, so nothing else goes there).
@@ -29,14 +34,20 @@ def parse_patient(resource: Mapping[str, Any]) -> PatientFact:
     gender = resource.get("gender")
     # deceasedDateTime is a death date whatever its precision; a malformed one still says
     # the patient died, so any string counts.
-    deceased = (
-        resource.get("deceasedBoolean") is True or type(resource.get("deceasedDateTime")) is str
-    )
+    died, flag = resource.get("deceasedDateTime"), resource.get("deceasedBoolean")
+    deceased = flag is True or type(died) is str
+    deceased_problem = None
+    if not deceased and died is not None:
+        deceased_problem = f"deceasedDateTime {_short(died)} is not a dateTime"
+    elif not deceased and flag is not None and flag is not False:
+        deceased_problem = f"deceasedBoolean {_short(flag)} is not a boolean"
     return PatientFact(
         ref=ref,
         birth_date=birth.value,
         birth_date_precision=birth.precision,
         gender=gender if type(gender) is str else None,
         deceased=deceased,
+        deceased_date=parse_date(died).value if died is not None else None,
+        deceased_problem=deceased_problem,
         problem="; ".join(problems) or None,
     )

@@ -105,6 +105,15 @@ class AgeRange(RuleParams):
     max: int | None = Field(default=None, ge=0)
 
 
+class Deceased(RuleParams):
+    """met when the Patient resource records a death (deceasedBoolean true or a
+    deceasedDateTime): a criterion every trial carries, as an exclusion."""
+
+    READS_ALSO = ("Patient",)
+    type: Literal["deceased"]
+    label: Label = "Patient deceased"
+
+
 class Sex(RuleParams):
     READS_ALSO = ("Patient",)
     type: Literal["sex"]
@@ -425,6 +434,7 @@ class When(RuleParams):
 Rule = Annotated[
     Union[  # noqa: UP007 - a discriminated union needs the Union form for pydantic's schema
         AgeRange,
+        Deceased,
         Sex,
         Diagnosis,
         ConditionPresent,

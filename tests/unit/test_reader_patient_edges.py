@@ -120,6 +120,28 @@ def test_deceased(fields: dict[str, Any], deceased: bool) -> None:
     assert parse_patient(patient(**fields)).deceased is deceased
 
 
+@pytest.mark.parametrize(
+    ("fields", "died", "problem"),
+    [
+        ({"deceasedDateTime": "2025-11-02T10:00:00Z"}, date(2025, 11, 2), None),
+        ({"deceasedDateTime": "2025-11"}, date(2025, 11, 1), None),
+        ({"deceasedDateTime": "02.11.2025"}, None, None),  # a death, date unreadable
+        ({"deceasedBoolean": True}, None, None),
+        ({"deceasedBoolean": False}, None, None),
+        ({}, None, None),
+        # Present but not readable: whether the patient died is unknown, never "no".
+        ({"deceasedBoolean": "true"}, None, "deceasedBoolean 'true' is not a boolean"),
+        ({"deceasedBoolean": 1}, None, "deceasedBoolean 1 is not a boolean"),
+        ({"deceasedDateTime": 2025}, None, "deceasedDateTime 2025 is not a dateTime"),
+    ],
+)
+def test_death_date_and_unreadable_deceased(
+    fields: dict[str, Any], died: date | None, problem: str | None
+) -> None:
+    fact = parse_patient(patient(**fields))
+    assert (fact.deceased_date, fact.deceased_problem) == (died, problem)
+
+
 def test_not_a_resource_at_all() -> None:
     fact = parse_patient("Patient/p1")  # type: ignore[arg-type]
     assert fact == PatientFact(

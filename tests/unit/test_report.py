@@ -31,8 +31,9 @@ def test_report_document_groups_rows_and_keeps_the_patient_out() -> None:
     report = build_report(TRIAL, result, screening, ENGINE.terminology, now=NOW)
     assert report["trial"]["registry_id"] == "NCT06850103"
     assert (report["as_of"], report["created"]) == ("2026-03-02", "2026-03-02T09:30:00+00:00")
-    # 22 criteria since "no prior immunotherapy" was encoded; this persona has none.
-    assert (report["met"], report["total"]) == (19, 22)
+    # 23 criteria: the registry's 22 and "not deceased". 20 decided in the patient's
+    # favour: both exclusions (no death, no prior immunotherapy) among them.
+    assert (report["met"], report["total"]) == (20, 23)
     rows = {c["id"]: c for c in report["criteria"]}
     anc = rows["anc"]
     assert anc["evidence"][0]["value"] == "2.1 ×10⁹/L (2100 cells/µL)"

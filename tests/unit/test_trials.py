@@ -24,6 +24,7 @@ DATA_TRIALS = Path(__file__).resolve().parents[1] / "data" / "trials"
 CRITERIA = [
     "informed_consent",
     "age",
+    "deceased",
     "rectal_adenocarcinoma",
     "distance_from_anal_verge",
     "synchronous_oligometastases",
@@ -122,12 +123,12 @@ def test_schema_rule_types_are_exactly_the_evaluators() -> None:
             r"/criteria/0/rule/type: 'vibes' is not one of",
         ),
         (
-            lambda raw: raw["criteria"][12]["rule"]["rules"][1].pop("max_multiple"),
-            r"/criteria/12/rule/rules/1: 'max_multiple' is a required property",
+            lambda raw: raw["criteria"][13]["rule"]["rules"][1].pop("max_multiple"),
+            r"/criteria/13/rule/rules/1: 'max_multiple' is a required property",
         ),
         (
-            lambda raw: raw["criteria"][14]["rule"]["rules"][1]["rules"][1].update(value="50"),
-            r"/criteria/14/rule/rules/1/rules/1/value: '50' is not of type 'number'",
+            lambda raw: raw["criteria"][15]["rule"]["rules"][1]["rules"][1].update(value="50"),
+            r"/criteria/15/rule/rules/1/rules/1/value: '50' is not of type 'number'",
         ),
         (
             lambda raw: raw["criteria"][1].update(threshold=3),
@@ -216,7 +217,11 @@ def test_packaged_trials_with_registry_ids_and_statuses() -> None:
         # Every criterion keeps its registry source text and a role.
         assert all(c.source_text and c.role for c in trial.criteria), trial.id
     roles = [c.role for c in trials["NCT06462053"].criteria]
-    assert (roles.count("inclusion"), roles.count("exclusion")) == (10, 9)
+    assert (roles.count("inclusion"), roles.count("exclusion")) == (10, 10)
+    # A recorded death excludes from every trial, whatever its registry text says.
+    for trial in trials.values():
+        (deceased,) = [c for c in trial.criteria if c.rule["type"] == "deceased"]
+        assert (deceased.id, deceased.role, deceased.kind) == ("deceased", "exclusion", "data")
 
 
 def test_neo_field_states_the_missing_exclusion_text() -> None:

@@ -147,7 +147,7 @@ def test_show_renders_markdown_for_sign_off(capsys: pytest.CaptureFixture[str]) 
     assert out.startswith("# Involved-field radiotherapy")
     assert "[NCT07057089](https://clinicaltrials.gov/study/NCT07057089)" in out
     assert "## Inclusion criteria (10)" in out
-    assert "## Exclusion criteria (8)" in out
+    assert "## Exclusion criteria (9)" in out
     assert "**needs the study team**: the registry text of this exclusion criterion" in out
     assert "Reviewed and signed off by" in out
     assert main(["trials", "show", "rapido"]) == 0

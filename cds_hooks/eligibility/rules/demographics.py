@@ -1,4 +1,4 @@
-"""Rules on the Patient resource: age and sex."""
+"""Rules on the Patient resource: age, sex and a recorded death."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import timedelta
 from cds_hooks.eligibility.context import Screening, Window
 from cds_hooks.eligibility.rules.base import MET, NOT_MET, UNKNOWN, Evidence, Outcome
 from cds_hooks.eligibility.rules.registry import rule
-from cds_hooks.trials.params import AgeRange, Sex
+from cds_hooks.trials.params import AgeRange, Deceased, Sex
 from fhir_mappings.derived import age_in_years
 
 
@@ -74,7 +74,39 @@ def sex(p: Sex, s: Screening, window: Window) -> Outcome:
     return Outcome(NOT_MET, f"{p.label}: not applicable ({patient.gender})", evidence)
 
 
+def deceased(p: Deceased, s: Screening, window: Window) -> Outcome:
+    """met when the Patient resource records a death; a death dated after the screening
+    date is unknown (a data error, or a screening as of an earlier day)."""
+    patient = s.record.patient
+    today = s.as_of.isoformat()
+    if not patient.deceased and patient.deceased_problem is not None:
+        return Outcome(UNKNOWN, f"{p.label}: {patient.deceased_problem}")
+    if not patient.deceased:
+        return Outcome(
+            NOT_MET,
+            f"{p.label}: no death recorded on the Patient resource",
+            (Evidence(patient.ref, None, None, today, "Patient.deceased[x] absent or false"),),
+        )
+    died = patient.deceased_date
+    if died is None:
+        # deceasedBoolean, or a deceasedDateTime we cannot read: the record says so today.
+        return Outcome(
+            MET,
+            f"{p.label}: the Patient resource records a death (no readable date)",
+            (Evidence(patient.ref, "deceased", None, today, "Patient.deceased[x]"),),
+        )
+    evidence = (Evidence(patient.ref, "deceased", None, died.isoformat(), "deceasedDateTime"),)
+    if died > s.as_of:
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: death recorded on {died.isoformat()}, after the screening date",
+            evidence,
+        )
+    return Outcome(MET, f"{p.label}: death recorded on {died.isoformat()}", evidence)
+
+
 # Registered here, not with a decorator on each function: mutation testing (scripts/mutate)
 # leaves decorated functions unmutated, and these bodies decide the criteria.
 rule(AgeRange)(age_range)
+rule(Deceased)(deceased)
 rule(Sex)(sex)
