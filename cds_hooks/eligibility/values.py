@@ -44,16 +44,16 @@ def fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1 else f"{round(value, 2):g}"
 
 
-def dimensionless(unit: str) -> bool:
+def _dimensionless(unit: str) -> bool:
     return unit.startswith("{") or unit == "1"
 
 
 def convert_quantity(quantity: Quantity, unit: str, code_set: CodeSet) -> float:
     if quantity.unit is None or not quantity.unit.strip():
-        if dimensionless(unit):
+        if _dimensionless(unit):
             return quantity.value
         raise Undecidable(f"value {fmt(quantity.value)} has no unit")
-    if dimensionless(unit) and normalize_unit(quantity.unit) in ("1", unit, "{score}"):
+    if _dimensionless(unit) and normalize_unit(quantity.unit) in ("1", unit, "{score}"):
         return quantity.value
     try:
         return convert(
@@ -83,7 +83,7 @@ def read_number(value: ObservationValue, unit: str, code_set: CodeSet) -> Readin
             precision=q.precision,
         )
     if value.integer is not None:
-        if not dimensionless(unit):
+        if not _dimensionless(unit):
             raise Undecidable(f"integer value {value.integer} has no unit")
         return Reading(float(value.integer), None, value.integer, None, False)
     for code in value.codes:

@@ -72,6 +72,7 @@ def test_dipstick_quantities_at_the_band_limits(
         (99.9, ">=", 1, U),
         (30, ">", 1, U),
         (0, ">", 0.5, U),
+        (0, ">=", 0.5, U),  # ">=0" may be more than nothing: not "negative"
     ],
 )
 def test_open_ended_dipstick_quantities_are_at_least_their_band(
@@ -79,7 +80,12 @@ def test_open_ended_dipstick_quantities_are_at_least_their_band(
 ) -> None:
     fact = obs(DIP, q=value, unit="mg/dL", comparator=comparator)
     result = run(DIPSTICK, record(fact))
-    assert result.status == expected
+    shown = f"{comparator}{value:g} mg/dL"
+    relation = "(≥ 2)" if expected == N else "may be below or above 2"
+    assert (result.status, result.reason) == (
+        expected,
+        f"Urine protein dipstick {shown} on {day(1).isoformat()} {relation}",
+    )
     assert result.evidence == (
         Evidence(
             fact.ref,

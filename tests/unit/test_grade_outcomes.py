@@ -101,6 +101,7 @@ def test_results_that_give_no_grade() -> None:
         "Urine protein dipstick: the result is coded as different grades (1+, 2+) "
         f"({two_grades.ref}, {WHEN})",
     )
+    assert result.evidence == (Evidence(two_grades.ref, "LA11833-3", None, WHEN, None),)
     words = obs(DIP, text="lots")
     result = run(DIPSTICK, record(words))
     assert (result.status, result.reason) == (

@@ -27,7 +27,6 @@ from cds_hooks.eligibility.values import (
     Undecidable,
     compare,
     convert_quantity,
-    dimensionless,
     fmt,
     read_number,
 )
@@ -184,9 +183,9 @@ def _uln_one(p: LabUlnMultiple, s: Screening, fact: ObservationFact) -> Outcome:
         value = convert_quantity(quantity, unit, code_set)
         if chosen is not None and chosen.high is not None:
             high = chosen.high
+            # A range without a unit is in the value's (a unitless value got this far only
+            # for a dimensionless criterion, INR: then neither has a unit).
             high_unit = high.unit or quantity.unit
-            if high_unit is None and not dimensionless(unit):
-                raise Undecidable("reference range has no unit")
             uln = convert_quantity(Quantity(high.value, high_unit), unit, code_set)
             shown_high = f"{fmt(high.value)} {high_unit}" if high_unit else fmt(high.value)
             assumed = high.unit is None and high_unit is not None
