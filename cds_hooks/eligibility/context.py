@@ -16,6 +16,7 @@ from fhir_mappings.facts import (
     ConditionFact,
     ObservationComponent,
     ObservationFact,
+    ObservationValue,
     PatientRecord,
 )
 from fhir_mappings.terminology import CodeSet, Terminology
@@ -82,6 +83,20 @@ class Candidate:
     fact: ObservationFact | None
     # Why nothing qualified (only meaningful when fact is None).
     reason: str = ""
+    # The newest results when they disagree (`Screening.latest_single`).
+    conflicting: tuple[ObservationFact, ...] = ()
+
+
+def _value_key(fact: ObservationFact) -> tuple[object, ...]:
+    """What a result says, for telling two results apart: its value (coded values by their
+    codes, not their wording) and its components' values."""
+
+    def said(value: ObservationValue) -> tuple[object, ...]:
+        if value.codes:
+            return (value.codes,)
+        return (value.quantity, value.integer, value.boolean, value.text)
+
+    return (said(fact.value), tuple(said(c.value) for c in fact.components))
 
 
 @dataclass(slots=True)
@@ -176,6 +191,26 @@ class Screening:
         if cached is None:
             cached = self._latest_cache[key] = self._search_latest(name, window)
         return cached
+
+    def latest_single(self, name: str, window: Window) -> Candidate:
+        """`latest`, for rules that read the one newest result's value as it is (a code, a
+        grade, a count): another result of that day and time with a different value makes
+        the newest one unknown. Which of them is current cannot be told, and picking one
+        would turn "MSS" and "MSI-H" of one sample into whichever came first."""
+        candidate = self.latest(name, window)
+        fact = candidate.fact
+        if fact is None or fact.date is None:
+            return candidate
+        shown = _value_key(fact)
+        rivals = [o for o in self.same_day(name, fact) if _value_key(o) != shown]
+        if not rivals:
+            return candidate
+        refs = ", ".join(o.ref for o in (fact, *rivals))
+        return Candidate(
+            None,
+            f"{1 + len(rivals)} results on {fact.date.isoformat()} disagree ({refs})",
+            (fact, *rivals),
+        )
 
     def same_day(self, name: str, fact: ObservationFact) -> list[ObservationFact]:
         """Other counted, usable Observations of code set `name` dated the same day as `fact`.

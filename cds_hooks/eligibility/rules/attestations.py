@@ -57,7 +57,7 @@ def attestation(p: Attestation, s: Screening, window: Window) -> Outcome:
     if p.scope == "trial":
         fact = _trial_attestation(p, s, window)
     else:
-        fact = s.latest(p.code_set, window).fact
+        fact = s.latest_single(p.code_set, window).fact
     if fact is not None and fact.value.boolean is not None:
         evidence = (obs_evidence(fact),)
         if fact.value.boolean:
@@ -101,7 +101,7 @@ def _pregnancy(p: PregnancyContraception, s: Screening) -> Outcome:
     pregnant, not_pregnant = s.code_set(p.pregnant_values), s.code_set(p.not_pregnant_values)
     results: list[tuple[ObservationFact, Status]] = []  # status of "not pregnant"
     for name in (p.pregnancy_test, p.pregnancy_status):
-        fact = s.latest(name, test_window).fact
+        fact = s.latest_single(name, test_window).fact
         if fact is None:
             continue
         codes = fact.value.codes | fact.interpretation
@@ -109,7 +109,7 @@ def _pregnancy(p: PregnancyContraception, s: Screening) -> Outcome:
             results.append((fact, NOT_MET))
         elif negative.matches(codes) or not_pregnant.matches(codes):
             results.append((fact, MET))
-    hcg = s.latest(p.hcg_quantitative, test_window).fact
+    hcg = s.latest_single(p.hcg_quantitative, test_window).fact
     unclear: Outcome | None = None
     if hcg is not None:
         negative_below, positive_from = p.hcg_negative_below, p.hcg_positive_from

@@ -456,10 +456,11 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         return _undecided(
             "Metastasis ", past, _AS_STATUS_POST, "the number of sites cannot be established"
         )
-    m_stage = s.latest(p.m_stage, window).fact
+    m_stage = s.latest_single(p.m_stage, window).fact
     m0 = _coded(m_stage, s.code_set(p.m0_values))
-    lesions_fact = s.latest(p.lesion_count, window).fact
-    sites_fact = s.latest(p.site_count, window).fact
+    lesion_search = s.latest_single(p.lesion_count, window)
+    site_search = s.latest_single(p.site_count, window)
+    lesions_fact, sites_fact = lesion_search.fact, site_search.fact
     evidence: list[Evidence] = [cond_evidence(c) for c in mets]
     if m_stage is not None:
         evidence.append(obs_evidence(m_stage, note="M category"))
@@ -530,6 +531,15 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         )
     if lesions is not None and lesions > p.max_lesions:
         return Outcome(NOT_MET, f"{lesions} metastatic lesions: more than {p.max_lesions}", ev)
+    for search, what in ((site_search, "site"), (lesion_search, "lesion")):
+        if search.conflicting:
+            # Two counts for one day: neither is the count, and the diagnoses cannot
+            # stand in for it (they give only a lower bound).
+            return Outcome(
+                UNKNOWN,
+                f"Metastatic {what} count: {search.reason}",
+                ev + tuple(obs_evidence(f, note=f"metastatic {what}s") for f in search.conflicting),
+            )
     for fact, what in ((sites_fact, "site"), (lesions_fact, "lesion")):
         if fact is not None and count(fact) is None:
             # ">2 sites" or "2.5 lesions" is a result but not a count: neither a number to

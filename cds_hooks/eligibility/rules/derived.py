@@ -33,8 +33,8 @@ def cockcroft_gault_rule(p: CockcroftGault, s: Screening, window: Window) -> Out
         return Outcome(UNKNOWN, f"{label}: needs sex male or female on record")
     if patient.birth_date is None or patient.birth_date_precision != "day":
         return Outcome(UNKNOWN, f"{label}: needs a full birth date")
-    creat = s.latest(p.creatinine, window)
-    weight = s.latest(p.weight, window)
+    creat = s.latest_single(p.creatinine, window)
+    weight = s.latest_single(p.weight, window)
     if creat.fact is None:
         return unknown_obs(label, f"creatinine: {creat.reason}")
     if weight.fact is None:
@@ -70,8 +70,8 @@ def cockcroft_gault_rule(p: CockcroftGault, s: Screening, window: Window) -> Out
 
 
 def derived_product(p: DerivedProduct, s: Screening, window: Window) -> Outcome:
-    factor = s.latest(p.factor, window)
-    percent = s.latest(p.percent, window)
+    factor = s.latest_single(p.factor, window)
+    percent = s.latest_single(p.percent, window)
     if factor.fact is None:
         return unknown_obs(p.label, f"{p.factor.replace('_', ' ')}: {factor.reason}")
     if percent.fact is None:

@@ -241,7 +241,7 @@ def _uln_one(p: LabUlnMultiple, s: Screening, fact: ObservationFact) -> Outcome:
 def ordinal_grade(p: OrdinalGrade, s: Screening, window: Window) -> Outcome:
     label, below, suffix = p.label, p.below, p.grade_suffix
     code_set = s.code_set(p.code_set)
-    candidate = s.latest(p.code_set, window)
+    candidate = s.latest_single(p.code_set, window)
     if candidate.fact is None:
         return unknown_obs(label, candidate.reason)
     fact = candidate.fact
@@ -323,7 +323,7 @@ def _latest_value(
     if component is not None:
         found = latest_component(s, component, window)
         return found if found is not None else f"no result in the last {window.days} days"
-    candidate = s.latest(code_set, window)
+    candidate = s.latest_single(code_set, window)
     if candidate.fact is None:
         return candidate.reason
     return candidate.fact, candidate.fact.value
@@ -348,7 +348,7 @@ def coded_value(p: CodedValue, s: Screening, window: Window) -> Outcome:
 
 
 def ordered_category(p: OrderedCategory, s: Screening, window: Window) -> Outcome:
-    candidate = s.latest(p.code_set, window)
+    candidate = s.latest_single(p.code_set, window)
     if candidate.fact is None:
         return unknown_obs(p.label, candidate.reason)
     fact = candidate.fact
@@ -386,7 +386,7 @@ def ordered_category(p: OrderedCategory, s: Screening, window: Window) -> Outcom
 
 # --------------------------------------------------------------------------- imaging
 def measurable_disease(p: MeasurableDisease, s: Screening, window: Window) -> Outcome:
-    flag_search = s.latest(p.flag_code_set, window)
+    flag_search = s.latest_single(p.flag_code_set, window)
     flag = flag_search.fact
     if flag is not None and flag.value.boolean is not None:
         evidence = (obs_evidence(flag),)
@@ -446,11 +446,12 @@ def msi_mmr(p: MsiMmr, s: Screening, window: Window) -> Outcome:
         return Outcome(UNKNOWN, f"Observations could not be retrieved ({why})")
     stable, high = s.code_set(p.stable_values), s.code_set(p.high_values)
     intact, loss = s.code_set(p.intact_values), s.code_set(p.loss_values)
-    msi = s.latest(p.msi, window).fact
+    msi_search = s.latest_single(p.msi, window)
+    msi = msi_search.fact
     proteins: dict[str, tuple[ObservationFact, ObservationValue] | None] = {}
     for name in p.proteins:
         found: tuple[ObservationFact, ObservationValue] | None = None
-        own = s.latest(name, window).fact
+        own = s.latest_single(name, window).fact
         if own is not None:
             found = (own, own.value)
         else:
@@ -488,6 +489,13 @@ def msi_mmr(p: MsiMmr, s: Screening, window: Window) -> Outcome:
                 "loss of " + ", ".join(_protein(n) for n, _ in lost) + " expression (dMMR)"
             )
         return Outcome(NOT_MET, "; ".join(parts), unique)
+    if msi_search.conflicting:
+        # "MSS" and "MSI-H" for one day: not stable, and retained proteins cannot settle it.
+        return Outcome(
+            UNKNOWN,
+            f"MSI: {msi_search.reason}",
+            tuple(ev(f, f.value, "microsatellite instability") for f in msi_search.conflicting),
+        )
     if msi is not None and stable.matches(msi.value.codes):
         return Outcome(MET, f"Microsatellite stable (MSS) on {day(msi)}", unique)
     names = [_protein(n) for n in proteins]

@@ -98,7 +98,7 @@ def _verb(status: str, op: str, undecided: str) -> str:
 def report_number(p: ReportNumber, s: Screening, window: Window) -> Outcome:
     label, threshold, unit = p.label, p.value, p.unit
     code_set = s.code_set(p.code_set)
-    candidate = s.latest(p.code_set, window)
+    candidate = s.latest_single(p.code_set, window)
     if candidate.fact is not None:
         fact = candidate.fact
         try:
