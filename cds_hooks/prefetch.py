@@ -40,6 +40,7 @@ KEY_TYPES: Mapping[str, str] = {
     "procedures": "Procedure",
     "medications": "MedicationRequest",
     "medication_statements": "MedicationStatement",
+    "medication_administrations": "MedicationAdministration",
     "allergies": "AllergyIntolerance",
     "reports": "DiagnosticReport",
 }
@@ -134,6 +135,12 @@ def prefetch_templates(
         templates["medications"] = "MedicationRequest?patient={{context.patientId}}" + status
     if "MedicationStatement" in types:
         templates["medication_statements"] = "MedicationStatement?patient={{context.patientId}}"
+    if "MedicationAdministration" in types:
+        # History: every administration; active-only rules: what is running now.
+        status = "" if "MedicationAdministration" in history else "&status=in-progress"
+        templates["medication_administrations"] = (
+            "MedicationAdministration?patient={{context.patientId}}" + status
+        )
     if "AllergyIntolerance" in types:
         templates["allergies"] = "AllergyIntolerance?patient={{context.patientId}}"
     if "DiagnosticReport" in types:

@@ -23,7 +23,11 @@ from fhir_mappings.dates import first_full_date
 from fhir_mappings.facts import ATC, RXNORM, Code, MedicationFact
 from fhir_mappings.terminology import DATA_DIR, INGREDIENTS_FILE
 
-MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement"})
+# What was ordered, what the patient or a clinician says was taken, and what was given (an
+# infusion charted only in the administration record is still a prior therapy).
+MEDICATION_TYPES = frozenset(
+    {"MedicationRequest", "MedicationStatement", "MedicationAdministration"}
+)
 
 _NO_CODES: frozenset[Code] = frozenset()
 

@@ -52,8 +52,10 @@ _PARSERS: dict[str, Callable[[Resource], Any]] = {
     "DiagnosticReport": parse_report,
     "AllergyIntolerance": parse_allergy,
 }
+# The patient's resource types read into facts (besides Patient itself).
+FACT_TYPES = frozenset(_PARSERS) | MEDICATION_TYPES
 # Types whose duplicates matter: the ones read into facts, and Medication (referenced).
-_KEPT_TYPES = frozenset(_PARSERS) | MEDICATION_TYPES | {"Patient", "Medication"}
+_KEPT_TYPES = FACT_TYPES | {"Patient", "Medication"}
 
 
 class RecordError(ValueError):
@@ -228,6 +230,7 @@ def build_record(
         "DiagnosticReport": reports,
         "MedicationRequest": medications,
         "MedicationStatement": medications,
+        "MedicationAdministration": medications,
         "AllergyIntolerance": allergies,
     }
     for resource in given:

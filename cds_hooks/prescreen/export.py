@@ -16,19 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fhir_mappings.record import FACT_TYPES
+
 # Bulk Data files: NDJSON, optionally gzipped (also the .jsonl spelling some tools write).
 SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
 # Types build_record reads into facts: one without a patient reference is data we would lose.
-PATIENT_DATA_TYPES = frozenset(
-    {
-        "Observation",
-        "Condition",
-        "Procedure",
-        "DiagnosticReport",
-        "MedicationRequest",
-        "MedicationStatement",
-    }
-)
+PATIENT_DATA_TYPES = FACT_TYPES
 # Not in any patient's compartment, but referenced by patients' medication orders.
 SHARED_TYPES = frozenset({"Medication"})
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")

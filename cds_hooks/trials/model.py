@@ -12,7 +12,9 @@ from cds_hooks.trials.params import Read, RuleParams
 # name is kept for the card builder, which asks for the Observation sets a criterion reads.
 OBSERVATION_PARAMS = frozenset({"Observation"})
 _CONDITION_TYPES = frozenset({"Condition"})
-_MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement"})
+_MEDICATION_TYPES = frozenset(
+    {"MedicationRequest", "MedicationStatement", "MedicationAdministration"}
+)
 
 
 @dataclass(frozen=True, slots=True)

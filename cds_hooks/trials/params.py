@@ -80,7 +80,9 @@ class RuleParams(BaseModel):
             value = getattr(self, name)
             names = [value] if isinstance(value, str) else list(value or ())
             types = (
-                ("MedicationRequest", "MedicationStatement") if kind == "Medication" else (kind,)
+                ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
+                if kind == "Medication"
+                else (kind,)
             )
             for code_set in names:
                 for resource_type in types:

@@ -30,6 +30,9 @@ ACTIVE_STATEMENT_STATUSES = frozenset({"active", "intended", "on-hold"})
 # Orders and statements that say the drug was (or is being) given.
 GIVEN_REQUEST_STATUSES = frozenset({"active", "on-hold", "completed", "stopped"})
 GIVEN_STATEMENT_STATUSES = frozenset({"active", "on-hold", "completed", "stopped", "intended"})
+# An administration in progress is running now; completed, stopped or paused, it was given.
+ACTIVE_ADMINISTRATION_STATUSES = frozenset({"in-progress", "on-hold"})
+GIVEN_ADMINISTRATION_STATUSES = frozenset({"in-progress", "on-hold", "completed", "stopped"})
 NON_ORDER_INTENTS = frozenset({"proposal", "option", "plan"})
 DONE_PROCEDURE_STATUSES = frozenset({"completed", "in-progress", "stopped"})
 NOT_COUNTED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
@@ -37,7 +40,7 @@ INACTIVE_ALLERGY = frozenset({"inactive", "resolved"})
 
 
 def _medications_unavailable(s: Screening) -> Outcome | None:
-    for resource_type in ("MedicationRequest", "MedicationStatement"):
+    for resource_type in ("MedicationRequest", "MedicationStatement", "MedicationAdministration"):
         if (why := s.unavailable(resource_type)) is not None:
             return Outcome(UNKNOWN, f"Medications could not be retrieved ({why})")
     return None
@@ -46,12 +49,16 @@ def _medications_unavailable(s: Screening) -> Outcome | None:
 def _active(m: MedicationFact) -> bool:
     if m.resource_type == "MedicationRequest":
         return m.status in ACTIVE_REQUEST_STATUSES and m.intent not in NON_ORDER_INTENTS
+    if m.resource_type == "MedicationAdministration":
+        return m.status in ACTIVE_ADMINISTRATION_STATUSES
     return m.status in ACTIVE_STATEMENT_STATUSES
 
 
 def _given(m: MedicationFact) -> bool:
     if m.resource_type == "MedicationRequest":
         return m.status in GIVEN_REQUEST_STATUSES and m.intent not in NON_ORDER_INTENTS
+    if m.resource_type == "MedicationAdministration":
+        return m.status in GIVEN_ADMINISTRATION_STATUSES
     return m.status in GIVEN_STATEMENT_STATUSES
 
 
