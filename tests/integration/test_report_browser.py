@@ -39,7 +39,7 @@ HOSTILE = (
     "[link](javascript:alert(3)) &amp; `code` | a \"quote' #h"
 )
 NAME = "Robert'); DROP TABLE <b>students</b>;--"
-CRITERIA = 22  # criteria of the packaged trial
+CRITERIA = 23  # criteria of the packaged trial
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_card_link_opens_the_report_a_clinician_reads(service: Service, tmp_path
         assert len(lines) <= 12
         assert lines[0] == "Missing or not usable"  # what decides comes first
         assert any("needed by 2026-03-18" in x for x in lines)
-        assert "18 of 22 criteria met" in lines
+        assert "19 of 23 criteria met" in lines
         page.locator("#card").screenshot(path=str(artifact("card-possibly-eligible.png")))
 
         with page.expect_navigation():
@@ -112,10 +112,10 @@ def test_card_link_opens_the_report_a_clinician_reads(service: Service, tmp_path
         assert registry.inner_text() == "NCT06850103"
         assert page.locator("#screening-date").inner_text() == "2026-03-02"
         assert page.locator("#trial-status").inner_text() == (
-            "Possibly eligible: 18 of 22 criteria met"
+            "Possibly eligible: 19 of 23 criteria met"
         )
         headings = page.locator("h2").all_inner_texts()
-        assert headings == ["Still to check (4)", "Satisfied (18)"]
+        assert headings == ["Still to check (4)", "Satisfied (19)"]
         header = page.locator("#group-open thead th").all_inner_texts()
         assert header == [
             "Criterion",
