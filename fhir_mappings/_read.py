@@ -15,6 +15,12 @@ from typing import Any
 
 from fhir_mappings.facts import UCUM, Code, Quantity, ReferenceRange
 
+
+def short_repr(value: object) -> str:
+    """An odd value as a reason quotes it: its repr, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
 _COMPARATORS = frozenset({"<", "<=", ">=", ">"})
 
 

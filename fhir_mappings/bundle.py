@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fhir_mappings._read import as_dict, as_list
+from fhir_mappings._read import as_dict, as_list, short_repr
 
 # Every Bundle type that can carry one patient's current resources. "history" is refused:
 # it holds past versions of the same resources, which would read as separate results.
@@ -27,11 +27,6 @@ class BundleError(ValueError):
     """The input is not a FHIR Bundle we can read; the message is one user-facing line."""
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _entries(bundle: Any) -> list[Any]:
     if not isinstance(bundle, Mapping):
         what = "a list" if isinstance(bundle, list) else type(bundle).__name__
@@ -40,7 +35,7 @@ def _entries(bundle: Any) -> list[Any]:
     if resource_type != "Bundle":
         if resource_type is None:
             raise BundleError("input has no resourceType; expected a FHIR Bundle")
-        raise BundleError(f"resourceType is {_short(resource_type)}, expected 'Bundle'")
+        raise BundleError(f"resourceType is {short_repr(resource_type)}, expected 'Bundle'")
     bundle_type = bundle.get("type")
     if bundle_type not in BUNDLE_TYPES:
         if bundle_type is None:
@@ -48,7 +43,7 @@ def _entries(bundle: Any) -> list[Any]:
         if bundle_type == "history":
             raise BundleError("Bundle.type 'history' is not supported (it holds past versions)")
         raise BundleError(
-            f"Bundle.type {_short(bundle_type)} is not supported "
+            f"Bundle.type {short_repr(bundle_type)} is not supported "
             f"(expected one of {', '.join(sorted(BUNDLE_TYPES))})"
         )
     entries = bundle.get("entry")

@@ -18,6 +18,8 @@ from datetime import date
 from datetime import time as ClockTime
 from typing import Literal, NamedTuple
 
+from fhir_mappings._read import short_repr
+
 Precision = Literal["year", "month", "day"]
 
 # FHIR R4 date / dateTime / instant (https://hl7.org/fhir/R4/datatypes.html#dateTime).
@@ -42,11 +44,6 @@ class FhirDate(NamedTuple):
 _ABSENT = FhirDate(None, None, None)
 
 
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def parse_date(value: object) -> FhirDate:
     """Read a FHIR date, dateTime or instant; never raises.
 
@@ -57,7 +54,7 @@ def parse_date(value: object) -> FhirDate:
     if value is None:
         return _ABSENT
     if type(value) is not str:
-        return FhirDate(None, None, f"date {_short(value)} is not a string")
+        return FhirDate(None, None, f"date {short_repr(value)} is not a string")
     # Fast path for the common full date and dateTime ("2026-02-20T08:30:00+01:00"): the C
     # ISO parser reads the date part; the time part is checked only when there is one.
     size = len(value)
@@ -68,18 +65,18 @@ def parse_date(value: object) -> FhirDate:
             except ValueError:
                 pass
             if _DATE.fullmatch(value, 0, 10) is not None:  # well formed, e.g. 2026-02-30
-                return FhirDate(None, None, f"date {_short(value)} is not a calendar date")
-        return FhirDate(None, None, f"date {_short(value)} is not a FHIR date or dateTime")
+                return FhirDate(None, None, f"date {short_repr(value)} is not a calendar date")
+        return FhirDate(None, None, f"date {short_repr(value)} is not a FHIR date or dateTime")
     match = _DATE.fullmatch(value)
     if match is None:
-        return FhirDate(None, None, f"date {_short(value)} is not a FHIR date or dateTime")
+        return FhirDate(None, None, f"date {short_repr(value)} is not a FHIR date or dateTime")
     year, month = int(match.group(1)), match.group(2)
     try:
         if month is not None:
             return FhirDate(date(year, int(month), 1), "month")
         return FhirDate(date(year, 1, 1), "year")
     except ValueError:
-        return FhirDate(None, None, f"date {_short(value)} is not a calendar date")
+        return FhirDate(None, None, f"date {short_repr(value)} is not a calendar date")
 
 
 def full_date(value: object) -> date | None:
@@ -90,7 +87,7 @@ def full_date(value: object) -> date | None:
 
 def _why_not_full(value: object, parsed: FhirDate) -> str:
     if parsed.value is not None:
-        return f"is not a full date ({_short(value)}, precision {parsed.precision})"
+        return f"is not a full date ({short_repr(value)}, precision {parsed.precision})"
     return f"is unreadable ({parsed.reason})"
 
 

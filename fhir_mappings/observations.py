@@ -20,6 +20,7 @@ from fhir_mappings._read import (
     number_text,
     quantity,
     reference_ranges,
+    short_repr,
 )
 from fhir_mappings.dates import clock_time, effective_or_issued, parse_date, time_of_day
 from fhir_mappings.facts import ObservationComponent, ObservationFact, ObservationValue
@@ -60,18 +61,18 @@ def _value(raw: Mapping[str, Any]) -> ObservationValue:
         value = raw["valueInteger"]
         if type(value) is not int:
             # JSON 2.0 (a float) is not an integer either: an ECOG of 1.5 must not read as 1.
-            raise BadValue(f"valueInteger {_short(value)} is not an integer")
+            raise BadValue(f"valueInteger {short_repr(value)} is not an integer")
         return ObservationValue(integer=value, data_absent_reason=absent_reason)
     if "valueBoolean" in raw:
         value = raw["valueBoolean"]
         if type(value) is not bool:
             # "false" as a string would be truthy in a careless reader.
-            raise BadValue(f"valueBoolean {_short(value)} is not a boolean")
+            raise BadValue(f"valueBoolean {short_repr(value)} is not a boolean")
         return ObservationValue(boolean=value, data_absent_reason=absent_reason)
     if "valueString" in raw:
         value = raw["valueString"]
         if type(value) is not str:
-            raise BadValue(f"valueString {_short(value)} is not a string")
+            raise BadValue(f"valueString {short_repr(value)} is not a string")
         # Labs often send numbers as text ("1.1", "<0.3", ">1000"): read them as a
         # quantity (with its comparator, and no unit unless the text names one).
         return ObservationValue(
@@ -81,11 +82,6 @@ def _value(raw: Mapping[str, Any]) -> ObservationValue:
         if key in raw:
             raise BadValue(f"{key} is not a value type eligibility reads")
     return ObservationValue(data_absent_reason=absent_reason)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:

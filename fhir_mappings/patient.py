@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fhir_mappings._read import as_dict
+from fhir_mappings._read import as_dict, short_repr
 from fhir_mappings.dates import parse_date
 from fhir_mappings.facts import PatientFact
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_patient(resource: Mapping[str, Any]) -> PatientFact:
@@ -38,9 +33,9 @@ def parse_patient(resource: Mapping[str, Any]) -> PatientFact:
     deceased = flag is True or type(died) is str
     deceased_problem = None
     if not deceased and died is not None:
-        deceased_problem = f"deceasedDateTime {_short(died)} is not a dateTime"
+        deceased_problem = f"deceasedDateTime {short_repr(died)} is not a dateTime"
     elif not deceased and flag is not None and flag is not False:
-        deceased_problem = f"deceasedBoolean {_short(flag)} is not a boolean"
+        deceased_problem = f"deceasedBoolean {short_repr(flag)} is not a boolean"
     return PatientFact(
         ref=ref,
         birth_date=birth.value,
