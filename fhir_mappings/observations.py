@@ -45,6 +45,9 @@ def _value(raw: Mapping[str, Any]) -> ObservationValue:
         # Text/display first: it ends up in the reason a clinician reads.
         absent_reason = display_of(absent) or first_code(absent) or "data absent"
     if "valueQuantity" in raw:
+        if raw["valueQuantity"] is None:
+            # JSON null is not FHIR; a reader that took it for "no value" would hide it.
+            raise BadValue("valueQuantity is null")
         found = quantity(raw["valueQuantity"])
         if found is not None and not math.isfinite(found.value):
             raise BadValue(f"quantity value {found.value!r} is not a finite number")

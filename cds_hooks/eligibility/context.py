@@ -99,6 +99,11 @@ def _value_key(fact: ObservationFact) -> tuple[object, ...]:
     return (said(fact.value), tuple(said(c.value) for c in fact.components))
 
 
+def _no_value(fact: ObservationFact) -> str:
+    flags = sorted(code for _system, code in fact.interpretation)
+    return f"no value, only the interpretation {', '.join(flags)}" if flags else "no value"
+
+
 @dataclass(slots=True)
 class Screening:
     record: PatientRecord
@@ -260,6 +265,10 @@ class Screening:
                     unusable = fact
                 continue
             if fact.value.is_empty and not fact.components:
+                # A result with no value (e.g. only an interpretation flag "L") decides
+                # nothing, but is named when nothing else decides.
+                if unusable is None and window.contains(fact.date):
+                    unusable = fact
                 continue
             if not window.contains(fact.date):
                 older = older or fact
@@ -277,10 +286,13 @@ class Screening:
                 f"{not_counted.date.isoformat()} ({not_counted.ref}) does not count"
             )
         if unusable is not None:
-            what = unusable.problem or (
-                f"data absent: {unusable.value.data_absent_reason}"
-                if unusable.value.data_absent_reason
-                else "no usable date"
-            )
+            if unusable.problem:
+                what = unusable.problem
+            elif unusable.value.data_absent_reason:
+                what = f"data absent: {unusable.value.data_absent_reason}"
+            elif unusable.date is None:
+                what = "no usable date"
+            else:
+                what = _no_value(unusable)
             parts.append(f"{unusable.ref} is unusable ({what})")
         return Candidate(None, "; ".join(parts))

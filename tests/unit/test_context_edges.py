@@ -23,6 +23,7 @@ from tests.unit.test_observations import lab
 PATIENT = {"resourceType": "Patient", "id": "p1", "birthDate": "1960-05-01", "gender": "male"}
 LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14"
 WHEN = "2026-03-01"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 
 
 # --------------------------------------------------------------------------- prefixed sets
@@ -167,6 +168,14 @@ def not_counted(oid: str, day: str, status: str) -> dict[str, Any]:
     return lab(id=oid, effectiveDateTime=day, status=status)
 
 
+def valueless(oid: str, day: str, flag: str | None) -> dict[str, Any]:
+    result = lab(id=oid, effectiveDateTime=day)
+    del result["valueQuantity"]
+    if flag is not None:
+        result["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": flag}]}]
+    return result
+
+
 def absent(oid: str, day: str) -> dict[str, Any]:
     return lab(id=oid, effectiveDateTime=day, dataAbsentReason={"text": f"Clotted {oid}"})
 
@@ -219,6 +228,22 @@ def absent(oid: str, day: str) -> dict[str, Any]:
             "(Observation/p1) does not count",
         ),
         ((absent("a0", "2026-01-21"),), "ANC: no result in the last 28 days"),
+        (
+            # A result with no value, only its flag, is named, not passed over in silence.
+            (valueless("v1", "2026-02-28", "L"), valueless("v2", "2026-02-25", None)),
+            "ANC: no result in the last 28 days; Observation/v1 is unusable (no value, only "
+            "the interpretation L)",
+        ),
+        (
+            (valueless("v2", "2026-02-25", None),),
+            "ANC: no result in the last 28 days; Observation/v2 is unusable (no value)",
+        ),
+        ((valueless("v0", "2026-01-21", "L"),), "ANC: no result in the last 28 days"),
+        (
+            ({**lab(id="null", effectiveDateTime="2026-02-28"), "valueQuantity": None},),
+            "ANC: no result in the last 28 days; Observation/null is unusable "
+            "(valueQuantity is null)",
+        ),
         (
             (absent("a1", "2026-02-28"), absent("a2", "2026-02-25")),
             "ANC: no result in the last 28 days; Observation/a1 is unusable (data absent: "

@@ -207,3 +207,10 @@ def test_an_unreadable_component_value_is_empty_and_named() -> None:
     assert bad.codes == {(LOINC, "8480-6")}
     assert good.value.quantity == Quantity(80.0, "mm[Hg]")
     assert fact.problem == "component: valueInteger 1.5 is not an integer"
+
+
+def test_a_null_quantity_is_named_not_read_as_no_value() -> None:
+    # JSON null is not valid FHIR; read as "no value" it would drop the result in silence.
+    fact = parse_observation({**lab(), "valueQuantity": None})
+    assert fact.problem == "valueQuantity is null"
+    assert fact.value.is_empty
