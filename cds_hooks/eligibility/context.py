@@ -85,6 +85,9 @@ class Candidate:
     reason: str = ""
     # The newest results when they disagree (`Screening.latest_single`).
     conflicting: tuple[ObservationFact, ...] = ()
+    # A preliminary result newer than `fact`, inside the window: it cannot decide, but
+    # whoever reads the decision must know a newer value is on its way.
+    pending: ObservationFact | None = None
 
 
 def _value_key(fact: ObservationFact) -> tuple[object, ...]:
@@ -117,6 +120,9 @@ class Screening:
     # Several rules read the same code set over the same window (creatinine for × ULN and
     # for Cockcroft-Gault); the search runs once per screening.
     _latest_cache: dict[tuple[str, int], Candidate] = field(default_factory=dict)
+    # Preliminary results passed over by the searches of the criterion being evaluated
+    # (`take_passed_over`); never shared between trials.
+    _passed_over: list[ObservationFact] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -195,7 +201,14 @@ class Screening:
         cached = self._latest_cache.get(key)
         if cached is None:
             cached = self._latest_cache[key] = self._search_latest(name, window)
+        if cached.pending is not None and cached.pending not in self._passed_over:
+            self._passed_over.append(cached.pending)
         return cached
+
+    def take_passed_over(self) -> list[ObservationFact]:
+        """Newer preliminary results the searches since the last call passed over."""
+        found, self._passed_over = self._passed_over, []
+        return found
 
     def latest_single(self, name: str, window: Window) -> Candidate:
         """`latest`, for rules that read the one newest result's value as it is (a code, a
@@ -241,6 +254,7 @@ class Screening:
         if (why := self.unavailable("Observation")) is not None:
             return Candidate(None, f"Observations could not be retrieved ({why})")
         not_counted: ObservationFact | None = None
+        pending: ObservationFact | None = None
         unusable: ObservationFact | None = None
         older: ObservationFact | None = None
         for fact in self.observations.get(name, ()):
@@ -249,8 +263,10 @@ class Screening:
                     unusable = fact
                 continue
             if fact.status not in COUNTED_OBSERVATION_STATUSES:
-                if not_counted is None and window.contains(fact.date):
-                    not_counted = fact
+                if window.contains(fact.date):
+                    not_counted = not_counted or fact
+                    if pending is None and fact.status == "preliminary" and not fact.value.is_empty:
+                        pending = fact
                 continue
             if fact.problem is not None and fact.problem.startswith(IMPLAUSIBLE):
                 if window.contains(fact.date):
@@ -273,7 +289,7 @@ class Screening:
             if not window.contains(fact.date):
                 older = older or fact
                 continue
-            return Candidate(fact)
+            return Candidate(fact, pending=pending)
         parts = [f"no result in the last {window.days} days"]
         if older is not None and older.date is not None:
             age = (window.as_of - older.date).days

@@ -19,8 +19,9 @@ from cds_hooks.eligibility.results import (
     TrialStatus,
 )
 from cds_hooks.eligibility.rules import EVALUATORS, Outcome, evaluate
+from cds_hooks.eligibility.rules.base import day, obs_evidence
 from cds_hooks.trials import TrialDefinition, TrialDefinitionError, load_trials
-from fhir_mappings.facts import PatientRecord
+from fhir_mappings.facts import ObservationFact, PatientRecord
 from fhir_mappings.selection import ObservationSelection
 from fhir_mappings.terminology import Terminology, load_terminology
 
@@ -53,6 +54,17 @@ def _safe(outcome: Outcome, role: Role = "inclusion") -> Outcome:
     if role == "exclusion" and outcome.status == NOT_MET and not outcome.evidence:
         return Outcome(UNKNOWN, f"{outcome.reason} (nothing on record clears it)")
     return outcome
+
+
+def _with_pending(outcome: Outcome, pending: Sequence[ObservationFact]) -> Outcome:
+    """The decision stands on final results, but a newer preliminary one is named (and
+    listed as evidence that did not count): the value may be about to change."""
+    named = ", ".join(f"{f.ref} on {day(f)}" for f in pending)
+    return Outcome(
+        outcome.status,
+        f"{outcome.reason}; a newer preliminary result ({named}) is not final and did not count",
+        (*outcome.evidence, *(obs_evidence(f, note="preliminary, not counted") for f in pending)),
+    )
 
 
 class Engine:
@@ -116,6 +128,8 @@ class Engine:
             try:
                 rule = criterion.params if criterion.params is not None else criterion.rule
                 outcome = _safe(evaluate(rule, screening, window), criterion.role)
+                if passed_over := screening.take_passed_over():
+                    outcome = _with_pending(outcome, passed_over)
             except Exception:
                 # A bug must not drop the patient or hide the other criteria.
                 log.exception("criterion %s of %s failed", criterion.id, trial.id)

@@ -309,3 +309,81 @@ def test_a_result_with_two_codes_of_one_set_is_bucketed_once() -> None:
     (fact,) = record.observations
     assert screening.observations == {"anc": [fact]}
     assert screening.components == {"anc": [(fact, fact.components[0])]}
+
+
+# --------------------------------------------------------------------------- newer, preliminary
+def preliminary(oid: str, value: float, moment: str) -> dict[str, Any]:
+    return {**anc(oid, value, moment), "status": "preliminary"}
+
+
+def test_a_newer_preliminary_result_is_named_but_does_not_decide() -> None:
+    results = (preliminary("p", 0.5, "2026-02-28"), anc("f", 3.2, "2026-02-20"))
+    for order in (results, results[::-1]):
+        result = screen(*order)
+        assert result.status == "met"
+        assert result.reason == (
+            "ANC 3.2 10*9/L on 2026-02-20 ≥ 1.5 10*9/L; a newer preliminary result "
+            "(Observation/p on 2026-02-28) is not final and did not count"
+        )
+        assert [(e.reference, e.value, e.note) for e in result.evidence] == [
+            ("Observation/f", 3.2, None),
+            ("Observation/p", 0.5, "preliminary, not counted"),
+        ]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        preliminary("p", 0.5, "2026-02-10"),  # older than the final result
+        preliminary("p", 0.5, "2026-01-20"),  # outside the window
+        {**valueless("p", "2026-02-28", "L"), "status": "preliminary"},  # nothing to wait for
+        {**anc("p", 0.5, "2026-02-28"), "status": "registered"},  # no result yet
+        {**anc("p", 0.5, "2026-02-28"), "status": "entered-in-error"},
+    ],
+)
+def test_only_a_newer_valued_preliminary_result_inside_the_window_is_named(
+    other: dict[str, Any],
+) -> None:
+    result = screen(other, anc("f", 3.2, "2026-02-20"))
+    assert (result.status, result.reason) == ("met", "ANC 3.2 10*9/L on 2026-02-20 ≥ 1.5 10*9/L")
+    assert [e.reference for e in result.evidence] == ["Observation/f"]
+
+
+def test_a_preliminary_result_is_named_once_per_criterion_and_not_in_the_next() -> None:
+    # Two criteria read the same cached search: each names the pending result once.
+    rule = {"type": "all_of", "rules": [ANC_RULE, ANC_RULE]}
+    rec_inputs = [PATIENT, preliminary("p", 0.5, "2026-02-28"), anc("f", 3.2, "2026-02-20")]
+    result = run(rule, build_record(rec_inputs))
+    assert result.reason.count("Observation/p on 2026-02-28") == 1
+    # The next criterion of the trial, reading another code set, names nothing.
+    raw = {
+        "id": "two",
+        "title": "Two",
+        "short_title": "Two",
+        "summary": "test",
+        "registry": {"id": "NCT0", "url": "https://example.org", "status": "recruiting"},
+        "target_condition": {"code_sets": ["rectal_cancer_dx"]},
+        "treatment_orders": {"code_sets": []},
+        "lookback_days": 28,
+        "criteria": [
+            {"id": c, "title": c, "role": "inclusion", "kind": "data", "rule": r}
+            for c, r in (
+                ("anc", ANC_RULE),
+                ("hb", {**ANC_RULE, "code_set": "hemoglobin", "value": 9, "unit": "g/dL"}),
+            )
+        ],
+    }
+    hb = lab(
+        id="hb",
+        code={"coding": [{"system": LOINC, "code": "718-7"}]},
+        effectiveDateTime="2026-02-20",
+        valueQuantity={"value": 13.1, "system": "http://unitsofmeasure.org", "code": "g/dL"},
+    )
+    first, second = (
+        Engine([parse_trial(raw, "test")], TERMINOLOGY)
+        .screen(build_record([*rec_inputs, hb]), AS_OF)
+        .trials[0]
+        .criteria
+    )
+    assert "Observation/p" in first.reason
+    assert "preliminary" not in second.reason
