@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fhir_mappings._read import as_dict, as_list, codes_of, display_of, first_code
+from fhir_mappings._read import as_dict, as_list, codes_of, display_of, first_code, short_repr
 from fhir_mappings.dates import first_full_date
 from fhir_mappings.facts import SUSPECTED_VERIFICATION, Code, ConditionFact
 
@@ -50,6 +50,33 @@ def _status(concept: Any, system: str) -> str | None:
     return first_code(concept)
 
 
+# clinicalStatus codes that say a condition is over; an abatement then agrees with them.
+ENDED_CLINICAL = frozenset({"inactive", "resolved", "remission"})
+
+
+def _abatement(resource: Mapping[str, Any]) -> str | None:
+    """abatement[x] in words, or None when there is none (or `abatementBoolean` false)."""
+    for key in ("abatementDateTime", "abatementString"):
+        value = resource.get(key)
+        if value is not None:
+            return value if type(value) is str and value.strip() else short_repr(value)
+    if "abatementBoolean" in resource:
+        value = resource["abatementBoolean"]
+        return None if value is False else "yes" if value is True else short_repr(value)
+    period = resource.get("abatementPeriod")
+    if period is not None:
+        period = as_dict(period)
+        start, end = period.get("start"), period.get("end")
+        return f"{start or '?'} to {end or '?'}" if start or end else "a period"
+    age = resource.get("abatementAge")
+    if age is not None:
+        age = as_dict(age)
+        return f"age {age.get('value', '?')} {age.get('unit') or age.get('code') or ''}".strip()
+    if resource.get("abatementRange") is not None:
+        return "an age range"
+    return None
+
+
 def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
     """Never raises; a missing id or an unreadable date is named in `problem`.
 
@@ -89,10 +116,11 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
         or "V" in certainty
         or ("A" in certainty and verification != "refuted")
     )
+    clinical_status = _status(resource.get("clinicalStatus"), CLINICAL_STATUS_SYSTEM)
     return ConditionFact(
         ref=ref,
         codes=codes_of(code),
-        clinical_status=_status(resource.get("clinicalStatus"), CLINICAL_STATUS_SYSTEM),
+        clinical_status=clinical_status,
         verification_status=verification,
         date=when,
         body_sites=codes_of(resource.get("bodySite")),
@@ -103,4 +131,5 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
         problem="; ".join(problems) or None,
         suspected=suspected,
         status_post="Z" in certainty,
+        abated=None if clinical_status in ENDED_CLINICAL else _abatement(resource),
     )

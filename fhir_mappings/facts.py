@@ -126,6 +126,10 @@ class ConditionFact:
     # "Status post" (ICD-10-GM Diagnosesicherheit "Z", Zustand nach): the condition was
     # there; whether it still is, is not said (a resected tumour, a treated infection).
     status_post: bool = False
+    # abatement[x] as recorded ("2026-01-15", "age 61 a", "yes"), when clinicalStatus does
+    # not say the condition is over: an abated condition may be gone, whatever the status
+    # (FHIR requires inactive, resolved or remission then; not every EHR keeps to it).
+    abated: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

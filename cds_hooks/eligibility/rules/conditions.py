@@ -64,19 +64,38 @@ def _uncoded(
 
 
 _AS_STATUS_POST = (f"coded as status post ({STATUS_POST})", "status post")
+
+
+def _may_be_over(c: ConditionFact) -> tuple[str, str] | None:
+    """How a record says its condition may be over while not saying it is (status post,
+    or an abatement under a status that is not inactive): (reason words, evidence note)."""
+    if c.status_post:
+        return _AS_STATUS_POST
+    if c.abated is not None:
+        status = f"marked {c.clinical_status}" if c.clinical_status else "without a clinical status"
+        return (f"{status} but abated ({c.abated})", "abated")
+    return None
+
+
+def _over_words(c: ConditionFact) -> tuple[str, str]:
+    """`_may_be_over` of a record already known to be maybe over."""
+    return _may_be_over(c) or _AS_STATUS_POST
+
+
 _AS_SUSPECTED = ("suspected, not confirmed", "suspected, not confirmed")
 
 
 def _undecided(
-    prefix: str, marked: list[ConditionFact], marker: tuple[str, str], consequence: str
+    prefix: str, marked: list[ConditionFact], marker: tuple[str, str] | None, consequence: str
 ) -> Outcome:
     """Unknown because of records that can neither count nor be ignored (suspected, or
-    status post), named by the first of them: "<prefix><record> is <marker>: <why>"."""
+    maybe over), named by the first of them: "<prefix><record> is <marker>: <why>".
+    Without `marker`, each record's own `_may_be_over` words are used."""
     c = marked[0]
     return Outcome(
         UNKNOWN,
-        f"{prefix}{c.display or c.ref} is {marker[0]}: {consequence}",
-        tuple(cond_evidence(x, marker[1]) for x in marked),
+        f"{prefix}{c.display or c.ref} is {(marker or _over_words(c))[0]}: {consequence}",
+        tuple(cond_evidence(x, (marker or _over_words(x))[1]) for x in marked),
     )
 
 
@@ -117,8 +136,8 @@ def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
             tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
         )
     active = [c for c in active if not c.suspected]
-    past = [c for c in active if c.status_post]
-    active = [c for c in active if not c.status_post]
+    past = [c for c in active if _may_be_over(c)]
+    active = [c for c in active if not _may_be_over(c)]
     if not candidates:
         refuted = [
             c
@@ -139,9 +158,8 @@ def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
     if not active and past:
         return Outcome(
             UNKNOWN,
-            f"{past[0].display or p.label} is coded as status post ({STATUS_POST}); "
-            "confirm current disease",
-            tuple(cond_evidence(c, "status post") for c in past),
+            f"{past[0].display or p.label} is {_over_words(past[0])[0]}; confirm current disease",
+            tuple(cond_evidence(c, _over_words(c)[1]) for c in past),
         )
     if not active:
         return Outcome(
@@ -247,7 +265,7 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
                 continue
             if p.active_only and c.clinical_status in INACTIVE_CLINICAL:
                 continue
-            if p.active_only and c.status_post:
+            if p.active_only and _may_be_over(c):
                 past.append(c)
             else:
                 (unclear if p.active_only and c.clinical_status is None else found).append(c)
@@ -287,9 +305,7 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             tuple(cond_evidence(c) for c in unclear),
         )
     if past:
-        return _undecided(
-            f"{p.label}: ", past, _AS_STATUS_POST, "whether it is still active is not recorded"
-        )
+        return _undecided(f"{p.label}: ", past, None, "whether it is still active is not recorded")
     later = [c for c in found if c.date is not None and c.date > span.as_of]
     if later:
         # On record but dated after the screening date (a clock or time-zone slip): it can
@@ -387,10 +403,10 @@ def distinct_count(p: DistinctCount, s: Screening, window: Window) -> Outcome:
         return _undecided(
             f"{p.label}: ", suspected, _AS_SUSPECTED, "the count cannot be established"
         )
-    past = [c for c in found if c.status_post]
+    past = [c for c in found if _may_be_over(c)]
     if past:
         # Gone or still there: it can neither be counted nor ignored either.
-        return _undecided(f"{p.label}: ", past, _AS_STATUS_POST, "the count cannot be established")
+        return _undecided(f"{p.label}: ", past, None, "the count cannot be established")
     uncoded = _uncoded(s, p.code_sets, window, active_only=True)
     if uncoded:
         return _uncoded_outcome(p.label, uncoded, "it may be one more to count")
@@ -450,12 +466,10 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         return _undecided(
             "Metastasis ", suspected, _AS_SUSPECTED, "the number of sites cannot be established"
         )
-    past = [c for c in mets if c.status_post]
+    past = [c for c in mets if _may_be_over(c)]
     if past:
         # A resected or treated metastasis may be gone: the sites cannot be counted.
-        return _undecided(
-            "Metastasis ", past, _AS_STATUS_POST, "the number of sites cannot be established"
-        )
+        return _undecided("Metastasis ", past, None, "the number of sites cannot be established")
     m_stage = s.latest_single(p.m_stage, window).fact
     m0 = _coded(m_stage, s.code_set(p.m0_values))
     lesion_search = s.latest_single(p.lesion_count, window)
