@@ -45,6 +45,14 @@ def check(
         ("anc", 300.0, "10*9/L", False),
         ("anc", 300.1, "10*9/L", True),
         ("anc", -0.1, "10*9/L", True),
+        # platelets: 1–5000 ×10⁹/L; a count sent in 10*3/L (a unit slip for 10*3/uL)
+        # converts to a millionth of itself, under any analyser's reportable count.
+        ("platelets", 1.0, "10*9/L", False),
+        ("platelets", 0.99, "10*9/L", True),
+        ("platelets", 245.0, "10*3/uL", False),
+        ("platelets", 245.0, "10*3/L", True),
+        ("platelets", 5000.0, "10*9/L", False),
+        ("platelets", 5001.0, "10*9/L", True),
         # INR: dimensionless 0.5–30.
         ("inr", 0.5, None, False),
         ("inr", 0.49, None, True),
