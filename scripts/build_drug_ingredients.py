@@ -74,6 +74,34 @@ SEED_BRANDS = {
     "tacrolimus": ["Prograf", "Advagraf"],
     "cyclosporine": ["ciclosporin", "Sandimmune", "Neoral"],
     "mycophenolate mofetil": ["CellCept"],
+    "avelumab": ["Bavencio"],
+    "cemiplimab": ["Libtayo"],
+}
+# PD-1 / PD-L1 antibodies approved after the code sets' sources were written, or outside the
+# US and EU (several trials here recruit in China, where sintilimab, camrelizumab,
+# tislelizumab, toripalimab and serplulimab are standard): no ingredient code is in hand, so
+# each maps to its ATC level-4 class (L01FF, PD-1/PD-L1 inhibitors). An order whose code we
+# do not know but whose text names one is then "may be <drug>", never "none given".
+# Source: the drugs' prescribing information / SmPCs (brand names) and the WHO ATC
+# structure (L01FF); not fetched.
+SEED_CLASS_MEMBERS = {
+    "immune_checkpoint_inhibitors": (
+        "L01FF",
+        {
+            "dostarlimab": ["Jemperli"],
+            "retifanlimab": ["Zynyz"],
+            "toripalimab": ["Loqtorzi"],
+            "tislelizumab": ["Tevimbra"],
+            "serplulimab": ["Hetronifly"],
+            "sintilimab": ["Tyvyt"],
+            "camrelizumab": [],
+            "penpulimab": [],
+            "prolgolimab": [],
+            "envafolimab": [],
+            "sugemalimab": [],
+            "adebrelimab": [],
+        },
+    ),
 }
 
 
@@ -170,6 +198,10 @@ def _rxnav_atc(rxcui: str) -> list[str]:
 
 def build(seed: bool) -> dict[str, Any]:
     ingredients = _ingredients()
+    for code_set, (atc_class, members) in SEED_CLASS_MEMBERS.items():
+        for name, brands in members.items():
+            ingredients.setdefault(name, {"rxnorm": None, "atc": [atc_class], "code_set": code_set})
+            SEED_BRANDS.setdefault(name, brands)
     products: list[dict[str, str]] = [] if not seed else [*_seed_products(), *SEED_PRODUCTS]
     for name, entry in ingredients.items():
         entry["names"] = sorted({name, *SEED_BRANDS.get(name, [])}, key=str.lower)
