@@ -41,9 +41,21 @@ KEY_TYPES: Mapping[str, str] = {
     "medications": "MedicationRequest",
     "medication_statements": "MedicationStatement",
     "medication_administrations": "MedicationAdministration",
+    "medication_dispenses": "MedicationDispense",
     "allergies": "AllergyIntolerance",
     "reports": "DiagnosticReport",
 }
+# Medication record types: their prefetch key, and the status filter when no rule reads
+# their history (prior immunotherapy needs stopped and completed orders too; active-only
+# rules need what is running now). Statements and dispenses are never filtered: a
+# statement's status is too loosely kept, and whether a dispense is still being taken is
+# decided from its date and days' supply.
+_MEDICATION_KEYS = (
+    ("MedicationRequest", "medications", "&status=active"),
+    ("MedicationStatement", "medication_statements", ""),
+    ("MedicationAdministration", "medication_administrations", "&status=in-progress"),
+    ("MedicationDispense", "medication_dispenses", ""),
+)
 # Without these nothing can be screened: the service answers 412.
 REQUIRED_KEYS = frozenset({"patient", "conditions"})
 # Long Observation code lists are split over several searches ("observations",
@@ -129,18 +141,10 @@ def prefetch_templates(
             templates["observations"] = "Observation?patient={{context.patientId}}"
     if "Procedure" in types:
         templates["procedures"] = "Procedure?patient={{context.patientId}}"
-    if "MedicationRequest" in types:
-        # Rules reading history (prior immunotherapy) need stopped and completed orders too.
-        status = "" if "MedicationRequest" in history else "&status=active"
-        templates["medications"] = "MedicationRequest?patient={{context.patientId}}" + status
-    if "MedicationStatement" in types:
-        templates["medication_statements"] = "MedicationStatement?patient={{context.patientId}}"
-    if "MedicationAdministration" in types:
-        # History: every administration; active-only rules: what is running now.
-        status = "" if "MedicationAdministration" in history else "&status=in-progress"
-        templates["medication_administrations"] = (
-            "MedicationAdministration?patient={{context.patientId}}" + status
-        )
+    for resource_type, key, current in _MEDICATION_KEYS:
+        if resource_type in types:
+            status = "" if resource_type in history else current
+            templates[key] = f"{resource_type}?patient={{{{context.patientId}}}}{status}"
     if "AllergyIntolerance" in types:
         templates["allergies"] = "AllergyIntolerance?patient={{context.patientId}}"
     if "DiagnosticReport" in types:

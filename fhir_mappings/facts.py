@@ -145,19 +145,21 @@ class ProcedureFact:
 
 @dataclass(frozen=True, slots=True)
 class MedicationFact:
-    ref: str  # "MedicationRequest/<id>" or "MedicationStatement/<id>"
-    resource_type: str  # MedicationRequest | MedicationStatement
+    ref: str  # "MedicationRequest/<id>", "MedicationDispense/<id>", ...
+    resource_type: str  # one of fhir_mappings.medications.MEDICATION_TYPES
     # medicationCodeableConcept codings, or those of the referenced/contained Medication.
     codes: frozenset[Code]
     status: str | None
     intent: str | None  # MedicationRequest only
-    date: date | None  # authoredOn / effective[x] / dateAsserted
+    date: date | None  # authoredOn / effective[x] / dateAsserted / whenHandedOver
     display: str | None = None
     problem: str | None = None
     # Listed drugs named by the order's text/display when none of its codes is recognised
     # ("apixaban"): the order may be one of them, so "none active" cannot be said.
     possible_drugs: tuple[str, ...] = ()
     possible_codes: frozenset[Code] = frozenset()  # their ingredient RxNorm / ATC codes
+    # MedicationDispense.daysSupply in days, when given in a unit of time.
+    supply_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ engine must then say "may be apixaban", never "none active".
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,11 +24,14 @@ from fhir_mappings.dates import first_full_date
 from fhir_mappings.facts import ATC, RXNORM, Code, MedicationFact
 from fhir_mappings.terminology import DATA_DIR, INGREDIENTS_FILE
 
-# What was ordered, what the patient or a clinician says was taken, and what was given (an
-# infusion charted only in the administration record is still a prior therapy).
+# What was ordered, what the patient or a clinician says was taken, what was given (an
+# infusion charted only in the administration record is still a prior therapy), and what a
+# pharmacy handed over (oral drugs are often recorded only there).
 MEDICATION_TYPES = frozenset(
-    {"MedicationRequest", "MedicationStatement", "MedicationAdministration"}
+    {"MedicationRequest", "MedicationStatement", "MedicationAdministration", "MedicationDispense"}
 )
+# daysSupply units (UCUM and common spellings) → days.
+_SUPPLY_UNITS = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7}
 
 _NO_CODES: frozenset[Code] = frozenset()
 
@@ -167,6 +171,8 @@ def parse_medication(
         resource.get("effectiveDateTime"),
         period.get("start"),
         resource.get("dateAsserted"),
+        resource.get("whenHandedOver"),
+        resource.get("whenPrepared"),
     )
     status, intent = resource.get("status"), resource.get("intent")
     possible: tuple[str, ...] = ()
@@ -185,4 +191,19 @@ def parse_medication(
         problem="; ".join(problems) or None,
         possible_drugs=possible,
         possible_codes=possible_codes,
+        supply_days=_supply_days(resource.get("daysSupply")),
     )
+
+
+def _supply_days(supply: Any) -> int | None:
+    """MedicationDispense.daysSupply in whole days, or None (absent, or a unit that is not
+    a duration: "30 tablets" says nothing about how long they last)."""
+    supply = as_dict(supply)
+    value = supply.get("value")
+    unit = supply.get("code") or supply.get("unit")
+    if type(value) not in (int, float) or type(unit) is not str:
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    factor = _SUPPLY_UNITS.get(unit.strip().lower())
+    return None if factor is None else math.ceil(value * factor)

@@ -228,10 +228,8 @@ def build_record(
         "Condition": conditions,
         "Procedure": procedures,
         "DiagnosticReport": reports,
-        "MedicationRequest": medications,
-        "MedicationStatement": medications,
-        "MedicationAdministration": medications,
         "AllergyIntolerance": allergies,
+        **dict.fromkeys(MEDICATION_TYPES, medications),
     }
     for resource in given:
         kind = resource.get("resourceType")

@@ -7,14 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cds_hooks.trials.params import Read, RuleParams
+from fhir_mappings.medications import MEDICATION_TYPES
 
 # Resource types whose code sets a caller asks for (`criterion.code_sets(...)`); the old
 # name is kept for the card builder, which asks for the Observation sets a criterion reads.
 OBSERVATION_PARAMS = frozenset({"Observation"})
 _CONDITION_TYPES = frozenset({"Condition"})
-_MEDICATION_TYPES = frozenset(
-    {"MedicationRequest", "MedicationStatement", "MedicationAdministration"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +93,7 @@ class TrialDefinition:
         return self._collect(_CONDITION_TYPES) | set(self.target_code_sets)
 
     def medication_code_sets(self) -> set[str]:
-        return self._collect(_MEDICATION_TYPES)
+        return self._collect(MEDICATION_TYPES)
 
     def report_code_sets(self) -> set[str]:
         return self._collect(frozenset({"DiagnosticReport"}))

@@ -18,6 +18,8 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from fhir_mappings.medications import MEDICATION_TYPES
+
 CodeSetName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 Label = Annotated[str, Field(min_length=1)]
 Op = Literal[">=", ">", "<=", "<"]
@@ -79,11 +81,7 @@ class RuleParams(BaseModel):
             kind = str(extra["x-reads"])
             value = getattr(self, name)
             names = [value] if isinstance(value, str) else list(value or ())
-            types = (
-                ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
-                if kind == "Medication"
-                else (kind,)
-            )
+            types = sorted(MEDICATION_TYPES) if kind == "Medication" else (kind,)
             for code_set in names:
                 for resource_type in types:
                     yield Read(resource_type, code_set, self.READS_HISTORY)

@@ -23,6 +23,7 @@ from cds_hooks.trials.params import (
     ProcedureHistory,
 )
 from fhir_mappings.facts import MedicationFact, ProcedureFact
+from fhir_mappings.medications import MEDICATION_TYPES
 from fhir_mappings.terminology import CodeSet
 
 ACTIVE_REQUEST_STATUSES = frozenset({"active", "on-hold"})
@@ -33,6 +34,12 @@ GIVEN_STATEMENT_STATUSES = frozenset({"active", "on-hold", "completed", "stopped
 # An administration in progress is running now; completed, stopped or paused, it was given.
 ACTIVE_ADMINISTRATION_STATUSES = frozenset({"in-progress", "on-hold"})
 GIVEN_ADMINISTRATION_STATUSES = frozenset({"in-progress", "on-hold", "completed", "stopped"})
+# A dispense says what a pharmacy handed over (wholly, or in part when stopped): given,
+# but never that the patient still takes it.
+GIVEN_DISPENSE_STATUSES = frozenset({"completed", "stopped"})
+# How long a dispense without a daysSupply may still be being taken: the longest supply
+# pharmacies commonly hand over.
+DEFAULT_SUPPLY_DAYS = 90
 NON_ORDER_INTENTS = frozenset({"proposal", "option", "plan"})
 DONE_PROCEDURE_STATUSES = frozenset({"completed", "in-progress", "stopped"})
 NOT_COUNTED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
@@ -40,7 +47,7 @@ INACTIVE_ALLERGY = frozenset({"inactive", "resolved"})
 
 
 def _medications_unavailable(s: Screening) -> Outcome | None:
-    for resource_type in ("MedicationRequest", "MedicationStatement", "MedicationAdministration"):
+    for resource_type in sorted(MEDICATION_TYPES):
         if (why := s.unavailable(resource_type)) is not None:
             return Outcome(UNKNOWN, f"Medications could not be retrieved ({why})")
     return None
@@ -51,6 +58,8 @@ def _active(m: MedicationFact) -> bool:
         return m.status in ACTIVE_REQUEST_STATUSES and m.intent not in NON_ORDER_INTENTS
     if m.resource_type == "MedicationAdministration":
         return m.status in ACTIVE_ADMINISTRATION_STATUSES
+    if m.resource_type == "MedicationDispense":
+        return False
     return m.status in ACTIVE_STATEMENT_STATUSES
 
 
@@ -59,7 +68,25 @@ def _given(m: MedicationFact) -> bool:
         return m.status in GIVEN_REQUEST_STATUSES and m.intent not in NON_ORDER_INTENTS
     if m.resource_type == "MedicationAdministration":
         return m.status in GIVEN_ADMINISTRATION_STATUSES
+    if m.resource_type == "MedicationDispense":
+        return m.status in GIVEN_DISPENSE_STATUSES
     return m.status in GIVEN_STATEMENT_STATUSES
+
+
+def _supplied(m: MedicationFact, window: Window) -> bool:
+    """A dispense whose supply may last to the screening day: the patient may still be
+    taking it, which neither a current order nor its absence can settle."""
+    if m.resource_type != "MedicationDispense" or m.status not in GIVEN_DISPENSE_STATUSES:
+        return False
+    if m.date is None or m.date > window.as_of:
+        return False
+    days = DEFAULT_SUPPLY_DAYS if m.supply_days is None else m.supply_days
+    return (window.as_of - m.date).days <= days
+
+
+def _dispensed(m: MedicationFact) -> str:
+    supply = "no days' supply given" if m.supply_days is None else f"{m.supply_days} days' supply"
+    return f"{_name(m)} dispensed on {day(m)} ({supply}); whether it is still taken is not recorded"
 
 
 def _name(m: MedicationFact) -> str:
@@ -77,9 +104,7 @@ def _possibly(
     """Unknown when a record's code is not one we know but its text names a drug of the
     classes ("may be apixaban; code not recognised"): never read as "none"."""
     maybe = [
-        m
-        for m in meds
-        if m not in hits and any(cs.matches(m.possible_codes) for cs in code_sets)
+        m for m in meds if m not in hits and any(cs.matches(m.possible_codes) for cs in code_sets)
     ]
     if not maybe:
         return None
@@ -101,12 +126,17 @@ def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) ->
     if (failed := _medications_unavailable(s)) is not None:
         return failed
     code_sets = [s.code_set(n) for n in p.medication_code_sets]
-    active = [m for m in s.record.medications if _active(m)]
+    active = [m for m in s.record.medications if _active(m) or _supplied(m, window)]
     unresolved = [m for m in active if unreadable(m.codes, code_sets)]
     hits = [m for m in active if any(cs.matches(m.codes) for cs in code_sets)]
-    if hits:
-        names = ", ".join(dict.fromkeys(_name(m) for m in hits))
+    running = [m for m in hits if _active(m)]
+    if running:
+        names = ", ".join(dict.fromkeys(_name(m) for m in running))
         return Outcome(UNKNOWN, f"Active {names}: {p.why}", tuple(_evidence(m) for m in hits))
+    if hits:
+        return Outcome(
+            UNKNOWN, f"{_dispensed(hits[0])}: {p.why}", tuple(_evidence(m) for m in hits)
+        )
     if (maybe := _possibly(active, hits, code_sets, p.label)) is not None:
         return maybe
     if unresolved:
@@ -146,8 +176,7 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
     inside = [
         m
         for m in hits
-        if (p.active_only and m not in later)
-        or (m.date is not None and window.contains(m.date))
+        if (p.active_only and m not in later) or (m.date is not None and window.contains(m.date))
     ]
     if inside:
         m = inside[0]
@@ -157,6 +186,18 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
             f"{p.label}: {_name(m)} ({m.resource_type} {m.status}{when})",
             tuple(_evidence(x) for x in inside),
         )
+    if p.active_only:
+        supplied = [
+            m
+            for m in s.record.medications
+            if _supplied(m, window) and any(cs.matches(m.codes) for cs in code_sets)
+        ]
+        if supplied:
+            return Outcome(
+                UNKNOWN,
+                f"{p.label}: {_dispensed(supplied[0])}",
+                tuple(_evidence(m) for m in supplied),
+            )
     undated = [m for m in hits if m.date is None]
     if undated:
         return Outcome(
