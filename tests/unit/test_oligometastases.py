@@ -324,11 +324,15 @@ def test_the_first_primary_diagnosis_is_the_reference() -> None:
     )
 
 
-def test_no_synchronous_limit_or_no_dated_primary_skips_the_check() -> None:
+def test_no_synchronous_limit_skips_the_check_but_an_undated_primary_does_not() -> None:
     rule = {k: v for k, v in OLIGO.items() if k != "synchronous_within_days"}
     late = (cond(LIVER, days=30),)
     assert oligo(obs(LESIONS, integer=1), mets=late, primary_days=400, rule=rule).status == "met"
-    assert oligo(obs(LESIONS, integer=1), mets=late, primary_days=None).status == "met"
+    assert oligo(obs(LESIONS, integer=1), mets=late, primary_days=None, rule=rule).status == "met"
+    # With a limit, the primary's date is what synchronous is measured from.
+    undated = oligo(obs(LESIONS, integer=1), mets=late, primary_days=None)
+    assert undated.status == "unknown"
+    assert undated.reason.startswith("Synchronous or metachronous cannot be told: the primary")
 
 
 def test_an_undated_metastasis_is_unknown() -> None:

@@ -568,9 +568,19 @@ def oligometastases(p: Oligometastases, s: Screening, window: Window) -> Outcome
         return Outcome(UNKNOWN, "No metastasis on record", ev)
     # Synchronous: metastases found around the time of the primary diagnosis.
     within = p.synchronous_within_days
-    primaries = [c for n in p.disease_code_sets for c in s.conditions(n) if c.date]
-    if within is not None and primaries and mets:
-        first = min(c.date for c in primaries if c.date)
+    primaries = [c for n in p.disease_code_sets for c in s.conditions(n)]
+    dated = [c for c in primaries if c.date]
+    if within is not None and mets and not dated:
+        # Synchronous means "around the primary's diagnosis": without its date (or without
+        # the primary) a metastasis a year later would pass for synchronous.
+        why = (
+            f"the primary diagnosis {primaries[0].ref} has no date"
+            if primaries
+            else "no primary diagnosis is on record"
+        )
+        return Outcome(UNKNOWN, f"Synchronous or metachronous cannot be told: {why}", ev)
+    if within is not None and mets:
+        first = min(c.date for c in dated if c.date)
         late = [
             (c, (c.date - first).days) for c in mets if c.date and (c.date - first).days > within
         ]
