@@ -47,7 +47,7 @@ def status_of(criterion: str, *resources: dict[str, Any]) -> tuple[str, str]:
         ("on-hold", "met"),
         ("not-done", "not_met"),
         ("entered-in-error", "not_met"),
-        ("unknown", "not_met"),
+        ("unknown", "unknown"),  # may have been given
     ],
 )
 def test_a_checkpoint_inhibitor_given_is_prior_immunotherapy(status: str, expected: str) -> None:

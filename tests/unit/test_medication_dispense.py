@@ -55,7 +55,7 @@ def status_of(criterion: str, *resources: dict[str, Any]) -> tuple[str, str]:
         ("cancelled", "not_met"),
         ("declined", "not_met"),
         ("entered-in-error", "not_met"),
-        ("unknown", "not_met"),
+        ("unknown", "unknown"),  # may have been handed over
     ],
 )
 def test_a_checkpoint_inhibitor_handed_over_is_prior_immunotherapy(

@@ -123,6 +123,14 @@ def test_medication_request_status_and_intent_matrix(status: str, intent: str | 
         assert result.status == "unknown"
         assert result.reason.startswith("Active apixaban 5 mg:")
         assert result.evidence[0].reference == order.ref
+    elif status == "unknown" and intent not in NOT_AN_ORDER:
+        # An order whose status says nothing may be running: never "none active".
+        assert result.status == "unknown"
+        assert result.reason.endswith(
+            ": apixaban 5 mg (MedicationRequest, status unknown): whether it is taken now is "
+            "not recorded"
+        )
+        assert result.evidence[0].reference == order.ref
     else:
         assert result.status == "met"
         assert result.reason == (
@@ -138,7 +146,6 @@ STATEMENT_STATUSES = {
     "stopped": False,
     "entered-in-error": False,
     "not-taken": False,
-    "unknown": False,
 }
 
 
@@ -147,6 +154,27 @@ def test_medication_statement_status_matrix(status: str, active: bool) -> None:
     statement = med(APIXABAN, resource_type="MedicationStatement", status=status)
     result = run(ANTICOAG, record(medications=(statement,)))
     assert result.status == ("unknown" if active else "met")
+
+
+@pytest.mark.parametrize("resource_type", ["MedicationStatement", "MedicationRequest"])
+@pytest.mark.parametrize("status", ["unknown", None])
+def test_a_record_whose_status_says_nothing_keeps_the_rules_open(
+    resource_type: str, status: str | None
+) -> None:
+    active = dataclasses.replace(med(APIXABAN, resource_type=resource_type), status=status)
+    result = run(ANTICOAG, record(medications=(active,)))
+    assert result.status == "unknown"
+    assert f"({resource_type}, status {status or 'not given'}): whether it is taken now" in (
+        result.reason
+    )
+    given = dataclasses.replace(med(NIVOLUMAB, resource_type=resource_type), status=status)
+    history = run(PRIOR_ICI, rec(medications=(given,)), lookback=36500)
+    assert history.status == "unknown"
+    assert history.reason.endswith(
+        f"({resource_type}, status {status or 'not given'}): whether it was given is not recorded"
+    )
+    # Outside the history's window it is old news either way.
+    assert run(PRIOR_ICI, rec(medications=(given,)), lookback=10).status == "not_met"
 
 
 @pytest.mark.parametrize("status", sorted(ACTIVE_REQUEST))
@@ -180,7 +208,8 @@ def test_medication_history_request_matrix(status: str, intent: str) -> None:
     order = med(NIVOLUMAB, status=status, intent=intent)
     result = run(PRIOR_ICI, rec(medications=(order,)), lookback=36500)
     given = status in GIVEN_REQUEST and intent not in NOT_AN_ORDER
-    assert result.status == ("met" if given else "not_met")
+    unclear = status == "unknown" and intent not in NOT_AN_ORDER
+    assert result.status == ("met" if given else "unknown" if unclear else "not_met")
 
 
 GIVEN_STATEMENT = {"active", "on-hold", "completed", "stopped", "intended"}
@@ -193,6 +222,11 @@ def test_medication_history_statement_matrix(status: str) -> None:
     assert result.status == ("met" if status in GIVEN_STATEMENT else "not_met")
 
 
+def test_a_statement_of_unknown_status_keeps_the_history_open() -> None:
+    statement = med(NIVOLUMAB, resource_type="MedicationStatement", status="unknown")
+    assert run(PRIOR_ICI, rec(medications=(statement,)), lookback=36500).status == "unknown"
+
+
 PROCEDURE_STATUSES = {
     "preparation": False,
     "in-progress": True,
@@ -201,7 +235,6 @@ PROCEDURE_STATUSES = {
     "stopped": True,
     "completed": True,
     "entered-in-error": False,
-    "unknown": False,
 }
 
 
@@ -242,3 +275,16 @@ def test_an_observation_wins_over_an_older_report() -> None:
     report = mri("Tumour 6 cm from the anal verge.", days=20)
     result = run(DISTANCE, record(observation, reports=(report,)), lookback=90)
     assert result.status == "not_met"
+
+
+@pytest.mark.parametrize("status", ["unknown", None])
+def test_a_procedure_whose_status_says_nothing_keeps_the_history_open(status: str | None) -> None:
+    procedure = ProcedureFact("Procedure/x", frozenset({EBRT}), status, day(300))
+    result = run(RADIOTHERAPY, rec(procedures=(procedure,)), lookback=36500)
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"Prior radiotherapy: Procedure/x (status {status or 'not given'}): whether it was done "
+        "is not recorded",
+    )
+    assert [e.reference for e in result.evidence] == ["Procedure/x"]
+    assert run(RADIOTHERAPY, rec(procedures=(procedure,)), lookback=100).status == "not_met"

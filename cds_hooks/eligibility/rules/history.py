@@ -73,6 +73,26 @@ def _given(m: MedicationFact) -> bool:
     return m.status in GIVEN_STATEMENT_STATUSES
 
 
+def _unclear(m: MedicationFact) -> str | None:
+    """Why a record of a drug can neither count nor be ignored: its status says nothing
+    ("unknown", or none at all). A proposal, plan or option is not an order, whatever its
+    status: it neither counts nor keeps a rule open."""
+    if m.resource_type == "MedicationRequest" and m.intent in NON_ORDER_INTENTS:
+        return None
+    if m.status is None or m.status == "unknown":
+        return f"status {m.status or 'not given'}"
+    return None
+
+
+def _unclear_outcome(label: str, unclear: list[MedicationFact], what: str) -> Outcome:
+    m = unclear[0]
+    return Outcome(
+        UNKNOWN,
+        f"{label}: {_name(m)} ({m.resource_type}, {_unclear(m)}): {what}",
+        tuple(_evidence(x) for x in unclear),
+    )
+
+
 def _supplied(m: MedicationFact, window: Window) -> bool:
     """A dispense whose supply may last to the screening day: the patient may still be
     taking it, which neither a current order nor its absence can settle."""
@@ -137,6 +157,13 @@ def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) ->
         return Outcome(
             UNKNOWN, f"{_dispensed(hits[0])}: {p.why}", tuple(_evidence(m) for m in hits)
         )
+    unclear = [
+        m
+        for m in s.record.medications
+        if _unclear(m) and any(cs.matches(m.codes) for cs in code_sets)
+    ]
+    if unclear:
+        return _unclear_outcome(p.label, unclear, "whether it is taken now is not recorded")
     if (maybe := _possibly(active, hits, code_sets, p.label)) is not None:
         return maybe
     if unresolved:
@@ -186,6 +213,16 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
             f"{p.label}: {_name(m)} ({m.resource_type} {m.status}{when})",
             tuple(_evidence(x) for x in inside),
         )
+    unclear = [
+        m
+        for m in s.record.medications
+        if _unclear(m)
+        and any(cs.matches(m.codes) for cs in code_sets)
+        and (p.active_only or m.date is None or window.contains(m.date))
+    ]
+    if unclear:
+        what = "whether it is taken now" if p.active_only else "whether it was given"
+        return _unclear_outcome(p.label, unclear, f"{what} is not recorded")
     if p.active_only:
         supplied = [
             m
@@ -275,6 +312,22 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
             UNKNOWN,
             f"{p.label}: {not_read(x.ref, x.codes, 'procedure ', x.display)}",
             tuple(_evidence(h) for h in unread),
+        )
+    # A status that says nothing ("unknown", or none): it may have been done.
+    unclear = [
+        x
+        for x in s.record.procedures
+        if (x.status is None or x.status == "unknown")
+        and any(cs.matches(x.codes) for cs in code_sets)
+        and (x.date is None or window.contains(x.date))
+    ]
+    if unclear:
+        x = unclear[0]
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {x.display or x.ref} (status {x.status or 'not given'}): whether it "
+            "was done is not recorded",
+            tuple(_evidence(h) for h in unclear),
         )
     what = lower_first(p.label)
     return absent(s, p.absence, "Procedure", len(done), what, "procedure")
