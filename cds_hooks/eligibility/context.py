@@ -85,9 +85,9 @@ class Candidate:
     reason: str = ""
     # The newest results when they disagree (`Screening.latest_single`).
     conflicting: tuple[ObservationFact, ...] = ()
-    # A preliminary result newer than `fact`, inside the window: it cannot decide, but
-    # whoever reads the decision must know a newer value is on its way.
-    pending: ObservationFact | None = None
+    # Results newer than `fact`, inside the window, that could not decide, with why
+    # (preliminary, no value): whoever reads the decision must know they are there.
+    passed_over: tuple[tuple[ObservationFact, str], ...] = ()
 
 
 def _value_key(fact: ObservationFact) -> tuple[object, ...]:
@@ -103,6 +103,8 @@ def _value_key(fact: ObservationFact) -> tuple[object, ...]:
 
 
 def _no_value(fact: ObservationFact) -> str:
+    if fact.value.data_absent_reason:
+        return f"data absent: {fact.value.data_absent_reason}"
     flags = sorted(code for _system, code in fact.interpretation)
     return f"no value, only the interpretation {', '.join(flags)}" if flags else "no value"
 
@@ -120,9 +122,9 @@ class Screening:
     # Several rules read the same code set over the same window (creatinine for × ULN and
     # for Cockcroft-Gault); the search runs once per screening.
     _latest_cache: dict[tuple[str, int], Candidate] = field(default_factory=dict)
-    # Preliminary results passed over by the searches of the criterion being evaluated
+    # Newer results passed over by the searches of the criterion being evaluated
     # (`take_passed_over`); never shared between trials.
-    _passed_over: list[ObservationFact] = field(default_factory=list)
+    _passed_over: list[tuple[ObservationFact, str]] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -201,12 +203,13 @@ class Screening:
         cached = self._latest_cache.get(key)
         if cached is None:
             cached = self._latest_cache[key] = self._search_latest(name, window)
-        if cached.pending is not None and cached.pending not in self._passed_over:
-            self._passed_over.append(cached.pending)
+        for item in cached.passed_over:
+            if item not in self._passed_over:
+                self._passed_over.append(item)
         return cached
 
-    def take_passed_over(self) -> list[ObservationFact]:
-        """Newer preliminary results the searches since the last call passed over."""
+    def take_passed_over(self) -> list[tuple[ObservationFact, str]]:
+        """Newer results (and why) the searches since the last call passed over."""
         found, self._passed_over = self._passed_over, []
         return found
 
@@ -254,7 +257,8 @@ class Screening:
         if (why := self.unavailable("Observation")) is not None:
             return Candidate(None, f"Observations could not be retrieved ({why})")
         not_counted: ObservationFact | None = None
-        pending: ObservationFact | None = None
+        passed_over: list[tuple[ObservationFact, str]] = []
+        unreadable: ObservationFact | None = None  # a value that is there but cannot be read
         unusable: ObservationFact | None = None
         older: ObservationFact | None = None
         for fact in self.observations.get(name, ()):
@@ -265,8 +269,8 @@ class Screening:
             if fact.status not in COUNTED_OBSERVATION_STATUSES:
                 if window.contains(fact.date):
                     not_counted = not_counted or fact
-                    if pending is None and fact.status == "preliminary" and not fact.value.is_empty:
-                        pending = fact
+                    if fact.status == "preliminary" and not fact.value.is_empty:
+                        passed_over.append((fact, "preliminary"))
                 continue
             if fact.problem is not None and fact.problem.startswith(IMPLAUSIBLE):
                 if window.contains(fact.date):
@@ -276,20 +280,35 @@ class Screening:
                         None, f"latest result {fact.ref} on {fact.date.isoformat()}: {fact.problem}"
                     )
                 continue
-            if fact.problem is not None or fact.value.data_absent_reason is not None:
-                if unusable is None and window.contains(fact.date):
-                    unusable = fact
+            inside = window.contains(fact.date)
+            if fact.problem is not None:
+                if inside:
+                    unusable = unusable or fact
+                    unreadable = unreadable or fact
                 continue
-            if fact.value.is_empty and not fact.components:
-                # A result with no value (e.g. only an interpretation flag "L") decides
-                # nothing, but is named when nothing else decides.
-                if unusable is None and window.contains(fact.date):
-                    unusable = fact
+            if fact.value.data_absent_reason is not None or (
+                fact.value.is_empty and not fact.components
+            ):
+                # No value (the lab says why, or sends only a flag such as "L"): nothing to
+                # read, so an older result decides, and this one is named beside it.
+                if inside:
+                    unusable = unusable or fact
+                    passed_over.append((fact, _no_value(fact)))
                 continue
-            if not window.contains(fact.date):
+            if not inside:
                 older = older or fact
                 continue
-            return Candidate(fact, pending=pending)
+            if unreadable is not None and unreadable.date is not None:
+                # A newer value that is there but cannot be read (a number sent as text
+                # that is not one): the current value is unknown, as with an impossible
+                # one, and an older result must not stand in for it.
+                return Candidate(
+                    None,
+                    f"latest result {unreadable.ref} on {unreadable.date.isoformat()} cannot "
+                    f"be read ({unreadable.problem}); the older {fact.ref} of "
+                    f"{fact.date.isoformat()} does not stand in for it",
+                )
+            return Candidate(fact, passed_over=tuple(passed_over))
         parts = [f"no result in the last {window.days} days"]
         if older is not None and older.date is not None:
             age = (window.as_of - older.date).days
@@ -304,8 +323,6 @@ class Screening:
         if unusable is not None:
             if unusable.problem:
                 what = unusable.problem
-            elif unusable.value.data_absent_reason:
-                what = f"data absent: {unusable.value.data_absent_reason}"
             elif unusable.date is None:
                 what = "no usable date"
             else:

@@ -56,14 +56,21 @@ def _safe(outcome: Outcome, role: Role = "inclusion") -> Outcome:
     return outcome
 
 
-def _with_pending(outcome: Outcome, pending: Sequence[ObservationFact]) -> Outcome:
-    """The decision stands on final results, but a newer preliminary one is named (and
-    listed as evidence that did not count): the value may be about to change."""
-    named = ", ".join(f"{f.ref} on {day(f)}" for f in pending)
+def _with_passed_over(
+    outcome: Outcome, passed_over: Sequence[tuple[ObservationFact, str]]
+) -> Outcome:
+    """The decision stands on older results, but newer ones that could not decide (still
+    preliminary, or without a value) are named, and listed as evidence that did not
+    count: the answer may be about to change."""
+    named = ", ".join(f"{f.ref} on {day(f)} ({why})" for f, why in passed_over)
+    plural = "s" if len(passed_over) > 1 else ""
     return Outcome(
         outcome.status,
-        f"{outcome.reason}; a newer preliminary result ({named}) is not final and did not count",
-        (*outcome.evidence, *(obs_evidence(f, note="preliminary, not counted") for f in pending)),
+        f"{outcome.reason}; newer result{plural} that did not count: {named}",
+        (
+            *outcome.evidence,
+            *(obs_evidence(f, note=f"{why}, not counted") for f, why in passed_over),
+        ),
     )
 
 
@@ -129,7 +136,7 @@ class Engine:
                 rule = criterion.params if criterion.params is not None else criterion.rule
                 outcome = _safe(evaluate(rule, screening, window), criterion.role)
                 if passed_over := screening.take_passed_over():
-                    outcome = _with_pending(outcome, passed_over)
+                    outcome = _with_passed_over(outcome, passed_over)
             except Exception:
                 # A bug must not drop the patient or hide the other criteria.
                 log.exception("criterion %s of %s failed", criterion.id, trial.id)

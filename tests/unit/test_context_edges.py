@@ -322,8 +322,8 @@ def test_a_newer_preliminary_result_is_named_but_does_not_decide() -> None:
         result = screen(*order)
         assert result.status == "met"
         assert result.reason == (
-            "ANC 3.2 10*9/L on 2026-02-20 ≥ 1.5 10*9/L; a newer preliminary result "
-            "(Observation/p on 2026-02-28) is not final and did not count"
+            "ANC 3.2 10*9/L on 2026-02-20 ≥ 1.5 10*9/L; newer result that did not count: "
+            "Observation/p on 2026-02-28 (preliminary)"
         )
         assert [(e.reference, e.value, e.note) for e in result.evidence] == [
             ("Observation/f", 3.2, None),
@@ -387,3 +387,42 @@ def test_a_preliminary_result_is_named_once_per_criterion_and_not_in_the_next() 
     )
     assert "Observation/p" in first.reason
     assert "preliminary" not in second.reason
+
+
+def test_newer_results_without_a_value_are_named_and_the_older_one_decides() -> None:
+    results = (
+        valueless("v", "2026-02-27", "L"),
+        absent("a", "2026-02-25"),
+        preliminary("p", 0.5, "2026-02-24"),
+        anc("f", 3.2, "2026-02-20"),
+    )
+    result = screen(*results)
+    assert (result.status, result.reason) == (
+        "met",
+        "ANC 3.2 10*9/L on 2026-02-20 ≥ 1.5 10*9/L; newer results that did not count: "
+        "Observation/v on 2026-02-27 (no value, only the interpretation L), Observation/a on "
+        "2026-02-25 (data absent: Clotted a), Observation/p on 2026-02-24 (preliminary)",
+    )
+    assert [(e.reference, e.note) for e in result.evidence] == [
+        ("Observation/f", None),
+        ("Observation/v", "no value, only the interpretation L, not counted"),
+        ("Observation/a", "data absent: Clotted a, not counted"),
+        ("Observation/p", "preliminary, not counted"),
+    ]
+
+
+def test_a_newer_value_that_cannot_be_read_is_not_replaced_by_an_older_one() -> None:
+    garbled = lab(
+        id="g",
+        effectiveDateTime="2026-02-27",
+        valueQuantity={"value": "0,8", "system": "http://unitsofmeasure.org", "code": "10*9/L"},
+    )
+    result = screen(garbled, anc("f", 3.2, "2026-02-20"))
+    assert (result.status, result.reason) == (
+        "unknown",
+        "ANC: latest result Observation/g on 2026-02-27 cannot be read (quantity value '0,8' "
+        "is not a number); the older Observation/f of 2026-02-20 does not stand in for it",
+    )
+    # Older than the result that decides, it does not matter.
+    old = {**garbled, "effectiveDateTime": "2026-02-10"}
+    assert screen(old, anc("f", 3.2, "2026-02-20")).status == "met"
