@@ -22,6 +22,9 @@ from fhir_mappings.facts import (
 from fhir_mappings.terminology import CodeSet, Terminology
 
 COUNTED_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
+# Results withdrawn or never made: unlike a preliminary or status-less one, nothing to
+# mention beside the result that decides.
+VOID_OBSERVATION_STATUSES = frozenset({"cancelled", "entered-in-error", "registered"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 IMPLAUSIBLE = "implausible value"  # prefix of ObservationFact.problem set by fhir_mappings
 
@@ -269,8 +272,9 @@ class Screening:
             if fact.status not in COUNTED_OBSERVATION_STATUSES:
                 if window.contains(fact.date):
                     not_counted = not_counted or fact
-                    if fact.status == "preliminary" and not fact.value.is_empty:
-                        passed_over.append((fact, "preliminary"))
+                    if fact.status not in VOID_OBSERVATION_STATUSES and not fact.value.is_empty:
+                        why = fact.status if fact.status == "preliminary" else None
+                        passed_over.append((fact, why or f"status {fact.status or 'not given'}"))
                 continue
             if fact.problem is not None and fact.problem.startswith(IMPLAUSIBLE):
                 if window.contains(fact.date):

@@ -426,3 +426,16 @@ def test_a_newer_value_that_cannot_be_read_is_not_replaced_by_an_older_one() -> 
     # Older than the result that decides, it does not matter.
     old = {**garbled, "effectiveDateTime": "2026-02-10"}
     assert screen(old, anc("f", 3.2, "2026-02-20")).status == "met"
+
+
+@pytest.mark.parametrize(
+    ("status", "why"), [("unknown", "status unknown"), (None, "status not given")]
+)
+def test_a_newer_result_of_no_known_status_is_named(status: str | None, why: str) -> None:
+    newer = {**anc("s", 0.5, "2026-02-28"), "status": status}
+    result = screen({k: v for k, v in newer.items() if v is not None}, anc("f", 3.2, "2026-02-20"))
+    assert (result.status, result.reason) == (
+        "met",
+        f"ANC 3.2 10*9/L on 2026-02-20 ≥ 1.5 10*9/L; newer result that did not count: "
+        f"Observation/s on 2026-02-28 ({why})",
+    )

@@ -288,3 +288,19 @@ def test_a_procedure_whose_status_says_nothing_keeps_the_history_open(status: st
     )
     assert [e.reference for e in result.evidence] == ["Procedure/x"]
     assert run(RADIOTHERAPY, rec(procedures=(procedure,)), lookback=100).status == "not_met"
+
+
+def test_an_unreadable_record_of_unknown_status_keeps_the_rules_open() -> None:
+    uncoded = dataclasses.replace(
+        med(APIXABAN, resource_type="MedicationStatement", status="unknown"), codes=frozenset()
+    )
+    active = run(ANTICOAG, record(medications=(uncoded,)))
+    assert (active.status, active.reason) == (
+        "unknown",
+        f"{uncoded.ref} has no readable medication code",
+    )
+    history = run(PRIOR_ICI, rec(medications=(uncoded,)), lookback=36500)
+    assert (history.status, history.reason) == (
+        "unknown",
+        f"Prior immune checkpoint inhibitor: {uncoded.ref} has no readable medication code",
+    )

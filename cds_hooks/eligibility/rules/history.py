@@ -147,7 +147,12 @@ def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) ->
         return failed
     code_sets = [s.code_set(n) for n in p.medication_code_sets]
     active = [m for m in s.record.medications if _active(m) or _supplied(m, window)]
-    unresolved = [m for m in active if unreadable(m.codes, code_sets)]
+    # A record that may be running (status unknown) and cannot be read may be one too.
+    unresolved = [
+        m
+        for m in s.record.medications
+        if (m in active or _unclear(m)) and unreadable(m.codes, code_sets)
+    ]
     hits = [m for m in active if any(cs.matches(m.codes) for cs in code_sets)]
     running = [m for m in hits if _active(m)]
     if running:
@@ -251,7 +256,12 @@ def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Ou
             f"{p.label}: {_name(m)} dated {day(m)}, after the screening date",
             tuple(_evidence(x) for x in later),
         )
-    possible = [m for m in counted if p.active_only or m.date is None or window.contains(m.date)]
+    possible = [
+        m
+        for m in s.record.medications
+        if (m in counted or _unclear(m))
+        and (p.active_only or m.date is None or window.contains(m.date))
+    ]
     if (maybe := _possibly(possible, hits, code_sets, p.label)) is not None:
         return maybe
     # Only one that could count: given inside the window, or undated.
