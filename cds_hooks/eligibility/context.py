@@ -273,8 +273,11 @@ class Screening:
                 if window.contains(fact.date):
                     not_counted = not_counted or fact
                     if fact.status not in VOID_OBSERVATION_STATUSES and not fact.value.is_empty:
-                        why = fact.status if fact.status == "preliminary" else None
-                        passed_over.append((fact, why or f"status {fact.status or 'not given'}"))
+                        status = fact.status
+                        why = (
+                            status if status == "preliminary" else f"status {status or 'not given'}"
+                        )
+                        passed_over.append((fact, why))
                 continue
             if fact.problem is not None and fact.problem.startswith(IMPLAUSIBLE):
                 if window.contains(fact.date):
