@@ -11,6 +11,10 @@ from cds_hooks.trials.params import AgeRange, Deceased, Sex
 from fhir_mappings.derived import age_in_years
 
 
+# The longest verified human life is 122 years; an older age is a placeholder birth date.
+OLDEST_PLAUSIBLE_AGE = 122
+
+
 def age_range(p: AgeRange, s: Screening, window: Window) -> Outcome:
     label = p.label
     patient = s.record.patient
@@ -20,6 +24,18 @@ def age_range(p: AgeRange, s: Screening, window: Window) -> Outcome:
     low, high = p.min, p.max
     limits = f"{low}–{high}" if high is not None else f"≥ {low}"
     birth = patient.birth_date
+    if birth > s.as_of:
+        # Born after the screening day: a data error (or a placeholder), not an age.
+        return Outcome(
+            UNKNOWN, f"{label}: birthDate {birth.isoformat()} is after the screening date"
+        )
+    if age_in_years(birth, s.as_of) > OLDEST_PLAUSIBLE_AGE:
+        # Older than anyone has lived: a placeholder birth date (1850-01-01, 1900-01-01).
+        return Outcome(
+            UNKNOWN,
+            f"{label}: birthDate {birth.isoformat()} gives an implausible age "
+            f"(over {OLDEST_PLAUSIBLE_AGE})",
+        )
     if patient.birth_date_precision == "day":
         youngest = oldest = age_in_years(birth, s.as_of)
         shown = birth.isoformat()
