@@ -3,6 +3,8 @@ reason says, and that the contraception agreement is always needed too."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.unit.test_engine_rules import (
     AGREED,
     HCG_SERUM,
@@ -90,7 +92,29 @@ def test_nothing_on_record() -> None:
     male = preg(agreed(), gender="male")
     assert male.reason.startswith("Pregnancy test not applicable (male); ")
     unknown = preg(agreed(), gender="unknown")
-    assert unknown.reason.startswith("Sex not recorded: pregnancy test requirement unclear; ")
+    assert unknown.reason.startswith(
+        "Administrative sex unknown: pregnancy test requirement unclear; "
+    )
+    untold = preg(agreed(), gender=None)
+    assert untold.reason.startswith(
+        "Administrative sex not recorded: pregnancy test requirement unclear; "
+    )
+
+
+@pytest.mark.parametrize("gender", ["male", "other", "unknown", None])
+def test_a_positive_test_excludes_whatever_the_recorded_sex(gender: str | None) -> None:
+    positive = obs(HCG_URINE, coded=POSITIVE, days=3)
+    result = preg(positive, agreed(), gender=gender)
+    assert (result.status, result.reason) == ("not_met", f"Positive pregnancy test on {day(3)}")
+    assert [e.reference for e in result.evidence] == [positive.ref]
+
+
+@pytest.mark.parametrize("gender", ["other", "unknown", None])
+def test_a_negative_test_meets_the_requirement_whoever_it_applies_to(gender: str | None) -> None:
+    negative = obs(HCG_URINE, coded=NEGATIVE, days=3)
+    result = preg(negative, agreed(), gender=gender)
+    assert result.status == "met"
+    assert result.reason.startswith(f"Negative pregnancy test on {day(3)}; ")
     no_agreement = preg(obs(HCG_URINE, coded=NEGATIVE, days=3))
     assert no_agreement.reason.endswith(
         "Contraception agreement: needs confirmation by the study team"

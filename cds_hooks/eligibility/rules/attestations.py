@@ -82,12 +82,21 @@ def pregnancy_contraception(p: PregnancyContraception, s: Screening, window: Win
         s,
         window,
     )
-    if patient.gender == "male":
+    # A positive test on record excludes whatever the administrative sex says (a data
+    # error, or a patient whose recorded sex is not female who is pregnant).
+    tested = _pregnancy(p, s)
+    if patient.gender == "female" or tested.status == NOT_MET:
+        pregnancy = tested
+    elif patient.gender == "male":
         pregnancy = Outcome(MET, "Pregnancy test not applicable (male)")
-    elif patient.gender != "female":
-        pregnancy = Outcome(UNKNOWN, "Sex not recorded: pregnancy test requirement unclear")
+    elif tested.status == MET:
+        pregnancy = tested  # a negative test meets the requirement whoever it applies to
     else:
-        pregnancy = _pregnancy(p, s)
+        pregnancy = Outcome(
+            UNKNOWN,
+            f"Administrative sex {patient.gender or 'not recorded'}: pregnancy test "
+            "requirement unclear",
+        )
     if NOT_MET in (pregnancy.status, agreement.status):
         return join(NOT_MET, [o for o in (pregnancy, agreement) if o.status == NOT_MET])
     if pregnancy.status == MET and agreement.status == MET:
@@ -100,14 +109,19 @@ def _pregnancy(p: PregnancyContraception, s: Screening) -> Outcome:
     positive, negative = s.code_set(p.positive_values), s.code_set(p.negative_values)
     pregnant, not_pregnant = s.code_set(p.pregnant_values), s.code_set(p.not_pregnant_values)
     results: list[tuple[ObservationFact, Status]] = []  # status of "not pregnant"
+    conflicting: list[ObservationFact] = []  # value and interpretation disagree
     for name in (p.pregnancy_test, p.pregnancy_status):
         fact = s.latest_single(name, test_window).fact
         if fact is None:
             continue
         codes = fact.value.codes | fact.interpretation
-        if positive.matches(codes) or pregnant.matches(codes):
+        says_pregnant = positive.matches(codes) or pregnant.matches(codes)
+        says_not = negative.matches(codes) or not_pregnant.matches(codes)
+        if says_pregnant and says_not:
+            conflicting.append(fact)
+        elif says_pregnant:
             results.append((fact, NOT_MET))
-        elif negative.matches(codes) or not_pregnant.matches(codes):
+        elif says_not:
             results.append((fact, MET))
     hcg = s.latest_single(p.hcg_quantitative, test_window).fact
     unclear: Outcome | None = None
@@ -139,6 +153,13 @@ def _pregnancy(p: PregnancyContraception, s: Screening) -> Outcome:
     if menopause:
         return Outcome(
             MET, f"Post-menopausal (recorded {day(menopause[0])})", (cond_evidence(menopause[0]),)
+        )
+    if conflicting:
+        f = conflicting[0]
+        return Outcome(
+            UNKNOWN,
+            f"Pregnancy test {f.ref} on {day(f)}: its value and interpretation disagree",
+            tuple(obs_evidence(x) for x in conflicting),
         )
     if unclear is not None:
         # An indeterminate hCG outweighs a negative qualitative test in the same week.

@@ -10,7 +10,6 @@ from cds_hooks.eligibility.rules.registry import rule
 from cds_hooks.trials.params import AgeRange, Deceased, Sex
 from fhir_mappings.derived import age_in_years
 
-
 # The longest verified human life is 122 years; an older age is a placeholder birth date.
 OLDEST_PLAUSIBLE_AGE = 122
 
