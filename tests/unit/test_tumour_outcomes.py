@@ -3,6 +3,8 @@ piece of evidence, including the combined and the incomplete answers."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from cds_hooks.eligibility.results import Evidence
 from fhir_mappings.facts import LOINC, ObservationFact
 from tests.unit.test_engine_rules import (
@@ -198,3 +200,17 @@ def test_equal_sizes_cite_the_newest() -> None:
     result = run(MEASURABLE, record(newer, older), lookback=90)
     assert (result.status, result.reason) == ("met", f"Lesion of 15 mm on {WHEN} (≥ 10 mm)")
     assert result.evidence == (Evidence(newer.ref, 15, "mm", WHEN, None),)
+
+
+def test_msi_low_is_named_as_neither_stable_nor_high() -> None:
+    low = obs(MSI, coded=("http://loinc.org", "LA26202-4"))
+    result = run(MSI_RULE, record(low))
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"MSI result on {WHEN} is MSI-L: neither stable nor high; MMR immunohistochemistry "
+        "incomplete: MLH1, MSH2, MSH6, PMS2 not reported",
+    )
+    worded = dataclasses.replace(low, value=dataclasses.replace(low.value, text="MSI-low"))
+    assert run(MSI_RULE, record(worded)).reason.startswith(
+        f"MSI result on {WHEN} is MSI-low: neither stable nor high; "
+    )

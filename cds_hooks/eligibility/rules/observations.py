@@ -511,7 +511,16 @@ def msi_mmr(p: MsiMmr, s: Screening, window: Window) -> Outcome:
     ]
     parts = []
     if msi is not None:
-        parts.append(f"MSI result on {day(msi)} is indeterminate")
+        # Named as the lab sent it (MSI-L, Indeterminate, a local word): neither stable
+        # nor high, it is for the protocol and the study team to place.
+        displays = s.code_set(p.msi).displays
+        named = msi.value.text or next(
+            (displays[c] for c in sorted(msi.value.codes) if c in displays), None
+        )
+        if named is None or named.strip().lower() == "indeterminate":
+            parts.append(f"MSI result on {day(msi)} is indeterminate")
+        else:
+            parts.append(f"MSI result on {day(msi)} is {named}: neither stable nor high")
     if missing:
         parts.append("MMR immunohistochemistry incomplete: " + ", ".join(missing) + " not reported")
     return Outcome(UNKNOWN, "; ".join(parts), unique)
