@@ -637,7 +637,36 @@ def test_medication_outcomes_cite_each_order() -> None:
         "No prior immune checkpoint inhibitor among 0 medication records reviewed"
     )
     down = run(PRIOR_ICI, rec(unavailable={"MedicationRequest": "HTTP 500"}), lookback=36500)
-    assert down.reason == "Medications could not be retrieved (HTTP 500)"
+    assert (down.status, down.reason) == (
+        "unknown",
+        "Medications could not be retrieved (HTTP 500)",
+    )
+
+
+def test_a_type_not_retrieved_stops_a_clear_but_not_a_finding() -> None:
+    from tests.unit.test_engine_rules import ANTICOAG, APIXABAN, med
+    from tests.unit.test_rules_generic import NIVOLUMAB, PRIOR_ICI
+
+    down = {"MedicationDispense": "HTTP 400: unsupported resource type"}
+    given = med(NIVOLUMAB, status="completed", display="nivolumab")
+    found = run(PRIOR_ICI, rec(medications=(given,), unavailable=down), lookback=36500)
+    assert (found.status, found.evidence[0].reference) == ("met", given.ref)
+    cleared = run(PRIOR_ICI, rec(unavailable=down), lookback=36500)
+    assert (cleared.status, cleared.reason) == (
+        "unknown",
+        "Medications could not be retrieved (HTTP 400: unsupported resource type)",
+    )
+    none_active = run(ANTICOAG, rec(unavailable=down))
+    assert none_active.status == "unknown"
+    assert none_active.reason.startswith("Medications could not be retrieved")
+    running = med(APIXABAN, display="apixaban 5 mg")
+    active = run(ANTICOAG, rec(medications=(running,), unavailable=down))
+    assert active.status == "unknown"
+    assert active.reason.startswith("Active apixaban 5 mg: ")
+    assert active.reason.endswith(
+        "; medications could not be retrieved (HTTP 400: unsupported resource type)"
+    )
+    assert active.evidence[0].reference == running.ref
 
 
 def test_a_drug_named_only_in_text_may_be_given() -> None:

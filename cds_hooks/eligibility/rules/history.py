@@ -143,8 +143,17 @@ def _unread_medication(m: MedicationFact) -> str:
 
 
 def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) -> Outcome:
-    if (failed := _medications_unavailable(s)) is not None:
+    """With one medication type not retrieved, "none active" cannot be said; a drug found
+    active in the others is still named (the answer is unknown either way)."""
+    outcome = _no_active_medication(p, s, window)
+    if (failed := _medications_unavailable(s)) is None:
+        return outcome
+    if outcome.status == MET:
         return failed
+    return Outcome(UNKNOWN, f"{outcome.reason}; {lower_first(failed.reason)}", outcome.evidence)
+
+
+def _no_active_medication(p: NoActiveMedication, s: Screening, window: Window) -> Outcome:
     code_sets = [s.code_set(n) for n in p.medication_code_sets]
     active = [m for m in s.record.medications if _active(m) or _supplied(m, window)]
     # A record that may be running (status unknown) and cannot be read may be one too.
@@ -198,9 +207,15 @@ def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) ->
 def medication_history(p: MedicationHistory, s: Screening, window: Window) -> Outcome:
     """met: a medication of the classes active now (`active_only`) or given inside the
     window. A matching record without a date, or a record whose drug cannot be read, is
-    unknown: it may be the one that decides."""
-    if (failed := _medications_unavailable(s)) is not None:
-        return failed
+    unknown: it may be the one that decides. With one medication type not retrieved,
+    only a drug found in the others decides (met); nothing else can be concluded."""
+    outcome = _medication_history(p, s, window)
+    if (failed := _medications_unavailable(s)) is None or outcome.status == MET:
+        return outcome
+    return failed
+
+
+def _medication_history(p: MedicationHistory, s: Screening, window: Window) -> Outcome:
     code_sets = [s.code_set(n) for n in p.medication_code_sets]
     counted = [m for m in s.record.medications if (_active(m) if p.active_only else _given(m))]
     hits = [m for m in counted if any(cs.matches(m.codes) for cs in code_sets)]
