@@ -4,6 +4,8 @@ says and the system, so the study team can look it up."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from cds_hooks.eligibility.results import Evidence
 from tests.unit.test_engine_rules import ANTICOAG, day, med, record
 from tests.unit.test_engine_rules import run as run_28_days
@@ -40,4 +42,19 @@ def test_a_past_drug_of_the_local_catalogue_keeps_the_history_open() -> None:
     )
     assert result.evidence == (
         Evidence(given.ref, "Infusion Zyklus 3", None, day(30).isoformat(), "completed"),
+    )
+
+
+def test_two_local_systems_are_both_named_and_a_third_is_elided() -> None:
+    other = "http://pharmacy.example/items"
+    two = med((CATALOGUE, "D-4711"), display="Tablette 5 mg")
+    two = dataclasses.replace(two, codes=two.codes | {(other, "P-1")})
+    assert run_28_days(ANTICOAG, record(medications=(two,))).reason == (
+        f"{two.ref} (Tablette 5 mg) is coded only in {CATALOGUE}, {other}, which the criterion "
+        "cannot read"
+    )
+    three = dataclasses.replace(two, codes=two.codes | {("urn:oid:1.2.3", "9")})
+    assert run_28_days(ANTICOAG, record(medications=(three,))).reason == (
+        f"{three.ref} (Tablette 5 mg) is coded only in {CATALOGUE}, {other}, …, which the "
+        "criterion cannot read"
     )
