@@ -9,7 +9,7 @@ import dataclasses
 
 from cds_hooks.eligibility.results import Evidence
 from tests.unit.test_engine_rules import cond, day
-from tests.unit.test_rules_generic import LIVER, LUNG, SITES, rec, run
+from tests.unit.test_rules_generic import LIVER, LUNG, SITES, malignancy, rec, run
 from tests.unit.test_status_post import past
 
 
@@ -48,3 +48,23 @@ def test_an_unreadable_condition_that_cannot_be_a_current_site_leaves_the_count(
         result = run(SITES, rec(conditions=(liver, unread)))
         assert (result.status, result.reason) == ("met", "Metastatic sites: 1 (liver) ≤ 2")
         assert [e.reference for e in result.evidence] == [liver.ref]
+
+
+def test_an_undated_unreadable_condition_could_be_inside_any_window() -> None:
+    undated = dataclasses.replace(cond(days=None), display="Zweitkarzinom")
+    sites = run(SITES, rec(conditions=(cond(LIVER, days=10), undated)))
+    assert (sites.status, sites.reason) == (
+        "unknown",
+        f"Metastatic sites: {undated.ref} has no readable code (Zweitkarzinom); it may be one "
+        "more to count",
+    )
+    assert sites.evidence == (
+        Evidence(undated.ref, "Zweitkarzinom", None, None, "no readable code"),
+    )
+    other = run(malignancy(), rec(conditions=(undated,)), lookback=1826)
+    assert (other.status, other.reason) == (
+        "unknown",
+        f"Other malignancy: {undated.ref} has no readable code (Zweitkarzinom); it may be the "
+        "condition looked for",
+    )
+    assert other.evidence == sites.evidence
