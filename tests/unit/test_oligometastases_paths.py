@@ -1,0 +1,37 @@
+"""Oligometastatic disease when a count or a metastasis cannot be taken as it is: two site
+counts of one day that disagree, and a metastasis coded as status post. Each answer is
+checked whole (status, reason, every piece of evidence and its note)."""
+
+from __future__ import annotations
+
+from cds_hooks.eligibility.results import Evidence
+from tests.unit.test_engine_rules import BONE, LESIONS, LIVER, SITES, cond, day, obs, oligo
+from tests.unit.test_status_post import past
+
+
+def test_two_site_counts_of_one_day_that_disagree_are_not_a_count() -> None:
+    one, two = obs(SITES, integer=1, days=5), obs(SITES, integer=2, days=5)
+    lesions = obs(LESIONS, integer=2)
+    result = oligo(one, two, lesions)
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"Metastatic site count: 2 results on {day(5)} disagree ({one.ref}, {two.ref})",
+    )
+    assert result.evidence == (
+        Evidence(lesions.ref, 2, None, day(1).isoformat(), "metastatic lesions"),
+        Evidence(one.ref, 1, None, day(5).isoformat(), "metastatic sites"),
+        Evidence(two.ref, 2, None, day(5).isoformat(), "metastatic sites"),
+    )
+
+
+def test_a_metastasis_coded_status_post_leaves_the_number_of_sites_open() -> None:
+    resected = past(BONE, days=30)
+    result = oligo(obs(LESIONS, integer=3), mets=(cond(LIVER, days=30), resected))
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"Metastasis {resected.ref} is coded as status post (ICD-10-GM certainty Z): the number "
+        "of sites cannot be established",
+    )
+    assert result.evidence == (
+        Evidence(resected.ref, BONE[1], None, day(30).isoformat(), "status post"),
+    )
