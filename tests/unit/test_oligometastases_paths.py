@@ -1,11 +1,14 @@
 """Oligometastatic disease when a count or a metastasis cannot be taken as it is: two site
 counts of one day that disagree, and a metastasis coded as status post. Each answer is
-checked whole (status, reason, every piece of evidence and its note)."""
+checked whole (status, reason, every piece of evidence and its note), as is a condition
+without a readable code that may be one more site."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from cds_hooks.eligibility.results import Evidence
-from tests.unit.test_engine_rules import BONE, LESIONS, LIVER, SITES, cond, day, obs, oligo
+from tests.unit.test_engine_rules import BONE, LESIONS, LIVER, LUNG, SITES, cond, day, obs, oligo
 from tests.unit.test_status_post import past
 
 
@@ -35,3 +38,28 @@ def test_a_metastasis_coded_status_post_leaves_the_number_of_sites_open() -> Non
     assert result.evidence == (
         Evidence(resected.ref, BONE[1], None, day(30).isoformat(), "status post"),
     )
+
+
+def test_an_unreadable_condition_may_be_another_site_only_while_it_could_be_current() -> None:
+    two = (cond(LIVER, days=30), cond(LUNG, days=30))
+    unread = dataclasses.replace(cond(days=20), display="Nebennierenmetastase")
+    result = oligo(obs(LESIONS, integer=3), mets=(*two, unread))
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"2 metastatic sites (liver, lung), 3 lesions: {unread.ref} has no readable code "
+        "(Nebennierenmetastase); it may be another metastatic site",
+    )
+    assert result.evidence == (
+        Evidence(unread.ref, "Nebennierenmetastase", None, day(20).isoformat(), "no readable code"),
+    )
+    # Outside the 90-day window, or resolved, it cannot be a current site.
+    older = dataclasses.replace(cond(days=200), display="Nebennierenmetastase")
+    resolved = dataclasses.replace(
+        cond(days=20, clinical="resolved"), display="Nebennierenmetastase"
+    )
+    for gone in (older, resolved):
+        kept = oligo(obs(LESIONS, integer=3), mets=(*two, gone))
+        assert (kept.status, kept.reason) == (
+            "met",
+            "2 metastatic sites (liver, lung), 3 lesions (≤ 2 sites, ≤ 5 lesions)",
+        )
