@@ -1,14 +1,28 @@
 """Oligometastatic disease when a count or a metastasis cannot be taken as it is: two site
 counts of one day that disagree, and a metastasis coded as status post. Each answer is
 checked whole (status, reason, every piece of evidence and its note), as is a condition
-without a readable code that may be one more site."""
+without a readable code that may be one more site, and the diagnosis known only as status
+post."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from cds_hooks.eligibility.results import Evidence
-from tests.unit.test_engine_rules import BONE, LESIONS, LIVER, LUNG, SITES, cond, day, obs, oligo
+from tests.unit.test_engine_rules import (
+    BONE,
+    LESIONS,
+    LIVER,
+    LUNG,
+    RECTAL_ADENO,
+    SITES,
+    cond,
+    day,
+    diagnose,
+    obs,
+    oligo,
+    record,
+)
 from tests.unit.test_status_post import past
 
 
@@ -62,4 +76,15 @@ def test_an_unreadable_condition_may_be_another_site_only_while_it_could_be_curr
         assert (kept.status, kept.reason) == (
             "met",
             "2 metastatic sites (liver, lung), 3 lesions (≤ 2 sites, ≤ 5 lesions)",
+        )
+
+
+def test_a_diagnosis_only_status_post_is_named_by_its_text_or_the_criterion() -> None:
+    resected = past(RECTAL_ADENO)
+    named = dataclasses.replace(resected, display="Rektumkarzinom")
+    for fact, shown in ((named, "Rektumkarzinom"), (resected, "Diagnosis")):
+        result = diagnose(record(conditions=(fact,)))
+        assert (result.status, result.reason) == (
+            "unknown",
+            f"{shown} is coded as status post (ICD-10-GM certainty Z); confirm current disease",
         )
