@@ -31,20 +31,6 @@ from fhir_mappings.bundle import next_link
 from fhir_mappings.client import FhirClient, FhirError, SearchResult, add_bundle
 from fhir_mappings.terminology import Terminology
 
-# Template key → the resource type it yields (also the key of `unavailable`). Which keys a
-# service advertises is derived from what its trials' rules read (`prefetch_templates`).
-KEY_TYPES: Mapping[str, str] = {
-    "patient": "Patient",
-    "conditions": "Condition",
-    "observations": "Observation",
-    "procedures": "Procedure",
-    "medications": "MedicationRequest",
-    "medication_statements": "MedicationStatement",
-    "medication_administrations": "MedicationAdministration",
-    "medication_dispenses": "MedicationDispense",
-    "allergies": "AllergyIntolerance",
-    "reports": "DiagnosticReport",
-}
 # Medication record types: their prefetch key, and the status filter when no rule reads
 # their history (prior immunotherapy needs stopped and completed orders too; active-only
 # rules need what is running now). Statements and dispenses are never filtered: a
@@ -56,6 +42,17 @@ _MEDICATION_KEYS = (
     ("MedicationAdministration", "medication_administrations", "&status=in-progress"),
     ("MedicationDispense", "medication_dispenses", ""),
 )
+# Template key → the resource type it yields (also the key of `unavailable`). Which keys a
+# service advertises is derived from what its trials' rules read (`prefetch_templates`).
+KEY_TYPES: Mapping[str, str] = {
+    "patient": "Patient",
+    "conditions": "Condition",
+    "observations": "Observation",
+    "procedures": "Procedure",
+    **{key: resource_type for resource_type, key, _ in _MEDICATION_KEYS},
+    "allergies": "AllergyIntolerance",
+    "reports": "DiagnosticReport",
+}
 # Without these nothing can be screened: the service answers 412.
 REQUIRED_KEYS = frozenset({"patient", "conditions"})
 # Long Observation code lists are split over several searches ("observations",

@@ -269,8 +269,9 @@ class Screening:
                 if fact.date is None and unusable is None:
                     unusable = fact
                 continue
+            inside = window.contains(fact.date)
             if fact.status not in COUNTED_OBSERVATION_STATUSES:
-                if window.contains(fact.date):
+                if inside:
                     not_counted = not_counted or fact
                     if fact.status not in VOID_OBSERVATION_STATUSES and not fact.value.is_empty:
                         status = fact.status
@@ -280,14 +281,13 @@ class Screening:
                         passed_over.append((fact, why))
                 continue
             if fact.problem is not None and fact.problem.startswith(IMPLAUSIBLE):
-                if window.contains(fact.date):
+                if inside:
                     # The newest result is impossible (creatinine 0, ECOG -1): the current
                     # value is unknown, and an older result must not stand in for it.
                     return Candidate(
                         None, f"latest result {fact.ref} on {fact.date.isoformat()}: {fact.problem}"
                     )
                 continue
-            inside = window.contains(fact.date)
             if fact.problem is not None:
                 if inside:
                     unusable = unusable or fact

@@ -18,16 +18,10 @@ from tests.unit.test_engine_rules import LIVER as LIVER_MET
 from tests.unit.test_engine_rules import LUNG as LUNG_MET
 from tests.unit.test_engine_rules import cond as plain_cond
 from tests.unit.test_rules_generic import PROSTATE, SITES, malignancy, rec, run
+from tests.unit.test_uncoded_records import IBD
 
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CROHN = ("http://hl7.org/fhir/sid/icd-10-cm", "K50.90")
-IBD = {
-    "type": "condition",
-    "label": "Active IBD",
-    "code_sets": ["inflammatory_bowel_disease_dx"],
-    "active_only": True,
-    "absence": "not_met",
-}
 
 
 def condition(status: str | None, **abatement: Any) -> dict[str, Any]:

@@ -73,13 +73,18 @@ def _given(m: MedicationFact) -> bool:
     return m.status in GIVEN_STATEMENT_STATUSES
 
 
+def _says_nothing(status: str | None) -> bool:
+    """A status that says neither done nor not done: "unknown", or none at all."""
+    return status is None or status == "unknown"
+
+
 def _unclear(m: MedicationFact) -> str | None:
     """Why a record of a drug can neither count nor be ignored: its status says nothing
     ("unknown", or none at all). A proposal, plan or option is not an order, whatever its
     status: it neither counts nor keeps a rule open."""
     if m.resource_type == "MedicationRequest" and m.intent in NON_ORDER_INTENTS:
         return None
-    if m.status is None or m.status == "unknown":
+    if _says_nothing(m.status):
         return f"status {m.status or 'not given'}"
     return None
 
@@ -342,7 +347,7 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
     unclear = [
         x
         for x in s.record.procedures
-        if (x.status is None or x.status == "unknown")
+        if _says_nothing(x.status)
         and any(cs.matches(x.codes) for cs in code_sets)
         and (x.date is None or window.contains(x.date))
     ]
