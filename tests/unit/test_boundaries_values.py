@@ -109,6 +109,21 @@ def test_substance_to_mass_uses_the_analytes_molar_mass() -> None:
     assert (reading.shown_value, reading.shown_unit) == (88.4, "umol/L")
 
 
+def test_a_converted_value_is_compared_at_the_precision_the_lab_reported() -> None:
+    # 113 umol/L (3 significant digits) is 1.2783 mg/dL: compared as 1.28, not 1.2783.
+    reading = read_number(
+        ObservationValue(quantity=Quantity(113.0, "umol/L", precision=3)), "mg/dL", CREATININE
+    )
+    assert reading.precision == 3
+    assert reading.value == pytest.approx(1.27828, rel=1e-4)
+    assert reading.compared == 1.28
+    # Unconverted values are compared as reported, whatever their precision.
+    same_unit = read_number(
+        ObservationValue(quantity=Quantity(1.2783, "mg/dL", precision=2)), "mg/dL", CREATININE
+    )
+    assert same_unit.compared == 1.2783
+
+
 @pytest.mark.parametrize(
     ("unit", "message"),
     [

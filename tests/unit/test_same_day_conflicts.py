@@ -110,3 +110,36 @@ def test_a_lesion_count_sent_twice_with_different_numbers_is_not_counted() -> No
         ("Observation/likely-eligible-obs5", 3),
         ("Observation/count2", 7),
     ]
+
+
+def _msi_with_component(marker_value: float, new_id: str) -> list[dict[str, Any]]:
+    """The base patient's MSI result and a copy of it, both with a marker-count component;
+    the copy's component says `marker_value`, the original's 5."""
+
+    def component(count: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": {"coding": [{"system": LOINC, "code": "81694-2"}]},
+                "valueQuantity": {"value": count, "unit": "{markers}"},
+            }
+        ]
+
+    bundle = copy.deepcopy(BASE)
+    _observation(bundle, MSI)["component"] = component(5)
+    twin = {
+        **copy.deepcopy(_observation(bundle, MSI)),
+        "id": new_id,
+        "component": component(marker_value),
+    }
+    bundle["entry"].append({"fullUrl": f"urn:uuid:{new_id}", "resource": twin})
+    return resources_from_bundle(bundle)
+
+
+def test_a_result_sent_twice_with_the_same_components_still_decides() -> None:
+    assert criterion(_msi_with_component(5, "msi2"), "msi_mmr").status == "met"
+
+
+def test_results_of_one_sample_that_differ_only_in_a_component_disagree() -> None:
+    result = criterion(_msi_with_component(6, "msi2"), "msi_mmr")
+    assert result.status == "unknown"
+    assert "2 results on 2026-01-23 disagree" in result.reason
