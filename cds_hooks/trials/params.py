@@ -220,7 +220,11 @@ class OrdinalGrade(RuleParams):
 
 class CodedValue(RuleParams):
     """The latest coded answer of an Observation (or component): met when it is in
-    `met_values`, not_met when in `not_met_values`, unknown for any other answer."""
+    `met_values`, not_met when in `not_met_values`, unknown for any other answer.
+
+    With no answer, unknown; `absence: not_met` accepts silence as a clear instead, but only
+    when the record holds no result of the code set at all (of any status, readable or not)
+    dated inside the window, undated or after the screening date."""
 
     type: Literal["coded_value"]
     label: Label
@@ -230,6 +234,7 @@ class CodedValue(RuleParams):
     not_met_values: CodeSetName = reads("values")
     met_text: Label
     not_met_text: Label
+    absence: Absence = "unknown"
 
 
 class OrderedCategory(RuleParams):

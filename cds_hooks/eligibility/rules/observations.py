@@ -6,15 +6,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cds_hooks.eligibility.context import COUNTED_OBSERVATION_STATUSES, Screening, Window
+from cds_hooks.eligibility.context import (
+    COUNTED_OBSERVATION_STATUSES,
+    VOID_OBSERVATION_STATUSES,
+    Screening,
+    Window,
+)
 from cds_hooks.eligibility.rules.base import (
     MET,
     NOT_MET,
     UNKNOWN,
     Evidence,
     Outcome,
+    absent,
     day,
     join,
+    lower_first,
     obs_evidence,
     shown,
     unknown_obs,
@@ -329,9 +336,28 @@ def _latest_value(
     return candidate.fact, candidate.fact.value
 
 
+def _silent(s: Screening, names: Sequence[str], window: Window) -> bool:
+    """No result of the code sets `names` that could be current: nothing dated inside the
+    window, undated or after the screening date, whatever its status (only void ones, such as
+    entered-in-error, are ignored) or whether its value can be read. Observations that could
+    not be retrieved are not silence."""
+    if s.unavailable("Observation") is not None:
+        return False
+    facts = [f for n in names for f in s.observations.get(n, ())]
+    facts += [panel for n in names for panel, _ in s.components.get(n, ())]
+    return not any(
+        f.status not in VOID_OBSERVATION_STATUSES and (f.date is None or f.date >= window.start)
+        for f in facts
+    )
+
+
 def coded_value(p: CodedValue, s: Screening, window: Window) -> Outcome:
     found = _latest_value(s, p.code_set, p.component, window)
     if isinstance(found, str):
+        names = [p.code_set] if p.component is None else [p.code_set, p.component]
+        if p.absence == "not_met" and _silent(s, names, window):
+            what = f"{lower_first(p.label)} in the last {window.days} days"
+            return absent(s, "not_met", "Observation", len(s.record.observations), what, "result")
         return unknown_obs(p.label, found)
     fact, value = found
     codes = value.codes | (fact.interpretation if p.component is None else frozenset())
