@@ -29,12 +29,24 @@ class Reading:
     converted: bool
     precision: int | None = None  # significant digits as reported
 
-    @property
-    def compared(self) -> float:
-        """The value to compare with a fixed threshold: a converted value at the precision
-        the lab reported (6.2 mmol/L haemoglobin is 10 g/dL, not 9.99), since conversion
-        must not invent digits the result never had."""
-        return at_precision(self.value, self.precision) if self.converted else self.value
+    def compared_with(self, threshold: float) -> float:
+        """The value to compare with a fixed `threshold`: the converted value, except where
+        the lab's value *is* the threshold in its own unit. 6.2 mmol/L haemoglobin converts
+        to 9.99 g/dL, but it is the threshold "10 g/dL" as that lab writes it: conversion
+        must not invent digits the result never had and move it across the limit.
+
+        Taken as the threshold only when both hold: rounded to the digits the lab reported,
+        the converted value is the threshold, and the threshold lies within half a unit of
+        the last reported digit (converted). Rounding alone would turn 0.8 mg/dL bilirubin
+        (one digit, 13.7 µmol/L) into 10 µmol/L; the second test refuses it."""
+        if not self.converted or not self.precision or self.value == threshold:
+            return self.value
+        shown = float(self.shown_value) if isinstance(self.shown_value, int | float) else 0.0
+        if shown == 0 or not math.isclose(at_precision(self.value, self.precision), threshold):
+            return self.value
+        half_unit = 0.5 * 10.0 ** (math.floor(math.log10(abs(shown))) - self.precision + 1)
+        band = abs(half_unit * self.value / shown)
+        return threshold if abs(self.value - threshold) <= band else self.value
 
 
 def fmt(value: float) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from cds_hooks.eligibility.values import (
+    Reading,
     Undecidable,
     compare,
     convert_quantity,
@@ -18,7 +19,7 @@ from cds_hooks.eligibility.values import (
     read_number,
 )
 from fhir_mappings.facts import LOINC, ObservationValue, Quantity
-from fhir_mappings.terminology import load_terminology
+from fhir_mappings.terminology import CodeSet, load_terminology
 
 TERMINOLOGY = load_terminology()
 ALT = TERMINOLOGY.code_sets["alt"]  # U/L, [IU]/L treated as U/L
@@ -109,19 +110,46 @@ def test_substance_to_mass_uses_the_analytes_molar_mass() -> None:
     assert (reading.shown_value, reading.shown_unit) == (88.4, "umol/L")
 
 
-def test_a_converted_value_is_compared_at_the_precision_the_lab_reported() -> None:
-    # 113 umol/L (3 significant digits) is 1.2783 mg/dL: compared as 1.28, not 1.2783.
-    reading = read_number(
-        ObservationValue(quantity=Quantity(113.0, "umol/L", precision=3)), "mg/dL", CREATININE
-    )
-    assert reading.precision == 3
-    assert reading.value == pytest.approx(1.27828, rel=1e-4)
-    assert reading.compared == 1.28
-    # Unconverted values are compared as reported, whatever their precision.
-    same_unit = read_number(
-        ObservationValue(quantity=Quantity(1.2783, "mg/dL", precision=2)), "mg/dL", CREATININE
-    )
-    assert same_unit.compared == 1.2783
+HEMOGLOBIN = TERMINOLOGY.code_sets["hemoglobin"]
+BILIRUBIN = TERMINOLOGY.code_sets["total_bilirubin"]
+
+
+def reported(value: float, unit: str, digits: int, to: str, code_set: CodeSet) -> Reading:
+    quantity = Quantity(value, unit, precision=digits)
+    return read_number(ObservationValue(quantity=quantity), to, code_set)
+
+
+def test_a_converted_value_that_is_the_threshold_as_the_lab_writes_it_is_the_threshold() -> None:
+    # 6.2 mmol/L haemoglobin is 9.99 g/dL: "10 g/dL" in that lab's unit.
+    hb = reported(6.2, "mmol/L", 2, "g/dL", HEMOGLOBIN)
+    assert hb.value == pytest.approx(9.991, abs=1e-3)
+    assert hb.compared_with(10.0) == 10.0
+    assert compare(hb.compared_with(10.0), None, ">=", 10.0) == "met"
+    # Against any other threshold it is the converted value.
+    assert hb.compared_with(9.995) == hb.value
+    assert hb.compared_with(11.0) == hb.value
+    # 6.1 mmol/L (9.83 g/dL) rounds to 9.8, not 10: below the threshold.
+    assert reported(6.1, "mmol/L", 2, "g/dL", HEMOGLOBIN).compared_with(10.0) < 10.0
+
+
+def test_rounding_to_one_reported_digit_does_not_move_a_value_across_a_threshold() -> None:
+    # 0.8 mg/dL bilirubin (one digit) is 13.68 umol/L; one digit would make it 10.
+    bili = reported(0.8, "mg/dL", 1, "umol/L", BILIRUBIN)
+    assert bili.value == pytest.approx(13.683, abs=1e-3)
+    assert bili.compared_with(10.0) == bili.value
+    assert compare(bili.compared_with(10.0), None, "<=", 10.0) == "not_met"
+    # 0.6 mg/dL is 10.26 umol/L: 10 lies within its reported half-digit (9.4 to 11.1).
+    assert reported(0.6, "mg/dL", 1, "umol/L", BILIRUBIN).compared_with(10.0) == 10.0
+
+
+def test_values_not_converted_or_of_unknown_precision_are_compared_as_they_are() -> None:
+    same_unit = reported(9.99, "g/dL", 3, "g/dL", HEMOGLOBIN)
+    assert same_unit.converted is False
+    assert same_unit.compared_with(10.0) == 9.99
+    unknown_digits = read_number(value(6.2, "mmol/L"), "g/dL", HEMOGLOBIN)
+    assert unknown_digits.precision is None
+    assert unknown_digits.compared_with(10.0) == unknown_digits.value
+    assert reported(0.0, "mmol/L", 1, "g/dL", HEMOGLOBIN).compared_with(0.0) == 0.0
 
 
 @pytest.mark.parametrize(

@@ -141,9 +141,10 @@ def _threshold_one(
         reading = read_number(value, unit, s.code_set(set_name))
     except Undecidable as exc:
         return Outcome(UNKNOWN, f"{label}: {exc} ({fact.ref}, {day(fact)})", (obs_evidence(fact),))
-    status = compare(reading.compared, reading.comparator, op, threshold)
+    compared = reading.compared_with(threshold)
+    status = compare(compared, reading.comparator, op, threshold)
     text = shown(reading, unit)
-    note = f"= {fmt(reading.value)} {unit}" if reading.converted else None
+    note = _converted_note(reading, compared, unit) if reading.converted else None
     evidence = (obs_evidence(fact, reading, note),)
     limit = f"{fmt(threshold)} {unit}" if not unit.startswith("{") else fmt(threshold)
     if status == MET:
@@ -155,6 +156,15 @@ def _threshold_one(
     return Outcome(
         UNKNOWN, f"{label} {text} on {day(fact)} cannot be compared with {limit}", evidence
     )
+
+
+def _converted_note(reading: Reading, compared: float, unit: str) -> str:
+    """The converted value, and when it was taken as the threshold it rounds to, that too:
+    the note must not show 9.99 beside a "≥ 10" that is met."""
+    note = f"= {fmt(reading.value)} {unit}"
+    if compared != reading.value:
+        note += f", which is {fmt(compared)} {unit} at the precision reported"
+    return note
 
 
 def _pick_range(ranges: Sequence[ReferenceRange], sex: str | None) -> ReferenceRange | None:
