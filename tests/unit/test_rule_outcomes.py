@@ -327,6 +327,16 @@ def test_allergy_outcomes() -> None:
         "unknown",
         "Allergy to the therapy: AllergyIntolerance/a names no coded substance (oxaliplatin)",
     )
+    # The record that keeps it open is the evidence.
+    assert uncoded.evidence == (
+        Evidence(
+            "AllergyIntolerance/a",
+            "oxaliplatin",
+            None,
+            day(800).isoformat(),
+            "no readable substance code",
+        ),
+    )
     textless = run(ALLERGY, rec(allergies=(allergy(frozenset(), display=None),)))
     assert textless.reason.endswith("names no coded substance (no text)")
     down = run(ALLERGY, rec(unavailable={"AllergyIntolerance": "timeout"}))

@@ -394,6 +394,10 @@ def allergy(p: Allergy, s: Screening, window: Window) -> Outcome:
             f"{p.label}: {a.ref} names no coded substance ({a.display or 'no text'})"
             if not a.codes
             else f"{p.label}: {not_read(a.ref, a.codes, 'substance ', a.display)}",
+            tuple(
+                Evidence(u.ref, u.display, None, day(u), "no readable substance code")
+                for u in unread
+            ),
         )
     what = lower_first(p.label)
     return absent(s, p.absence, "AllergyIntolerance", len(counted), what, "allergy record")
