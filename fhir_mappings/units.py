@@ -150,6 +150,23 @@ def _is_mass(quantity: Any) -> bool:
 
 
 _ANNOTATION = re.compile(r"\{[^}]*\}")
+# UCUM's arbitrary units (isArbitrary in ucum-essence.xml) are "not commensurable with any
+# other unit": pint reads them as plain numbers, so IU/L would convert to 10*9/L (×10⁻⁹). A
+# conversion must keep the same arbitrary units on both sides (m[IU]/mL ↔ [IU]/L). [iU] is
+# UCUM's other spelling of [IU].
+_ARBITRARY_UNITS = (
+    "APL'U", "AU", "Amb'a'1'U", "BAU", "CCID_50", "CFU", "D'ag'U", "EID_50", "ELU", "EU",
+    "FEU", "FFU", "GPL'U", "IR", "IU", "Lf", "MPL'U", "PFU", "PNU", "TCID_50", "USP'U",
+    "anti'Xa'U", "arb'U", "bdsk'U", "beth'U", "dye'U", "hp_C", "hp_M", "hp_Q", "hp_X", "iU",
+    "ka'U", "knk'U", "kp_C", "kp_M", "kp_Q", "kp_X", "mclg'U", "smgy'U", "tb'U", "todd'U",
+)  # fmt: skip
+_ARBITRARY = re.compile(r"\[(?:" + "|".join(re.escape(u) for u in _ARBITRARY_UNITS) + r")\]")
+
+
+def _arbitrary(unit: str) -> list[str]:
+    return sorted(atom.replace("[iU]", "[IU]") for atom in _ARBITRARY.findall(unit))
+
+
 _COUNT_ANNOTATION = re.compile(r"\{(?:cells?|count|RBCs?|WBCs?|platelets?)\}", re.IGNORECASE)
 
 
@@ -169,6 +186,8 @@ def conversion_factor(from_unit: str, to_unit: str, molar_mass: float | None = N
     # Units whose annotations differ are different quantities.
     if sorted(_ANNOTATION.findall(from_unit)) != sorted(_ANNOTATION.findall(to_unit)):
         raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r}")
+    if _arbitrary(from_unit) != _arbitrary(to_unit):
+        raise UnitError(f"cannot convert {from_unit!r} to {to_unit!r} (arbitrary units)")
     from_table = _table_factor(from_unit, to_unit, molar_mass)
     if from_table is not None:
         return from_table

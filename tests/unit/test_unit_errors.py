@@ -43,3 +43,41 @@ def test_convert_names_the_units_as_normalised() -> None:
     with pytest.raises(UnitError) as different:
         convert(1.0, "[ft_i]", "g")
     assert str(different.value) == "cannot convert '[ft_i]' to 'g'"
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        # International units measure biological activity: no count, mass or enzyme unit.
+        ("[IU]/L", "10*9/L"),
+        ("[IU]/mL", "/uL"),
+        ("[IU]/L", "U/L"),
+        ("[IU]/L", "g/L"),
+        # One arbitrary unit is not another.
+        ("[IU]/mL", "[arb'U]/mL"),
+        ("[CFU]/mL", "/mL"),
+    ],
+)
+def test_arbitrary_units_convert_only_to_themselves(source: str, target: str) -> None:
+    with pytest.raises(UnitError) as raised:
+        conversion_factor(source, target)
+    assert str(raised.value) == f"cannot convert {source!r} to {target!r} (arbitrary units)"
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "factor"),
+    [
+        ("m[IU]/mL", "[IU]/L", 1.0),
+        ("[iU]/L", "m[IU]/mL", 1.0),
+        ("[IU]/L", "[IU]/mL", 0.001),
+    ],
+)
+def test_arbitrary_units_convert_between_their_own_multiples(
+    source: str, target: str, factor: float
+) -> None:
+    assert conversion_factor(source, target) == pytest.approx(factor)
+
+
+def test_an_analyte_that_treats_iu_as_u_still_converts() -> None:
+    # Enzyme activities: the code set says IU/L and U/L are one unit for this analyte.
+    assert convert(40.0, "IU/L", "U/L", equivalents={"[IU]/L": "U/L"}) == 40.0
