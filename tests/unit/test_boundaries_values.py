@@ -142,6 +142,45 @@ def test_rounding_to_one_reported_digit_does_not_move_a_value_across_a_threshold
     assert reported(0.6, "mg/dL", 1, "umol/L", BILIRUBIN).compared_with(10.0) == 10.0
 
 
+def test_a_one_digit_value_that_rounds_onto_the_threshold_within_its_band_is_the_threshold() -> (
+    None
+):
+    # "1 mg/dL" creatinine (one digit: 0.5 to 1.5) is 88.4 umol/L, and 90 at one digit.
+    one = reported(1.0, "mg/dL", 1, "umol/L", CREATININE)
+    assert one.value == pytest.approx(88.40, abs=0.01)
+    assert one.compared_with(90.0) == 90.0
+    # 0.7 mg/dL bilirubin is 11.97 umol/L: 10 at one digit, but outside 0.65 to 0.75 mg/dL
+    # (11.1 to 12.8 umol/L).
+    bili = reported(0.7, "mg/dL", 1, "umol/L", BILIRUBIN)
+    assert bili.compared_with(10.0) == pytest.approx(11.97, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown", "digits", "expected"),
+    [
+        # Half a unit of the last reported digit (0.05 for "0.64" read at one digit, ×16.875
+        # converted = 0.84) covers 10.8 → 10.
+        (10.8, 0.64, 1, 10.0),
+        # Exactly half a unit away (0.05 of "1.05" at two digits, ×10 = 0.5) still counts.
+        (10.5, 1.05, 2, 10.0),
+        # A converted value of unknown precision is never rounded, however close.
+        (10.000000000001, 1.0, None, 10.000000000001),
+    ],
+)
+def test_the_band_is_half_a_unit_of_the_last_reported_digit_converted(
+    value: float, shown: float, digits: int | None, expected: float
+) -> None:
+    reading = Reading(value, None, shown, "x", True, digits)
+    assert reading.compared_with(10.0) == expected
+
+
+def test_an_unconverted_value_is_never_taken_as_the_threshold() -> None:
+    # Even with fewer digits claimed than it shows, a value in the threshold's own unit is
+    # compared as it is.
+    reading = Reading(10.0000000001, None, 10.0000000001, "g/dL", False, 2)
+    assert reading.compared_with(10.0) == 10.0000000001
+
+
 def test_values_not_converted_or_of_unknown_precision_are_compared_as_they_are() -> None:
     same_unit = reported(9.99, "g/dL", 3, "g/dL", HEMOGLOBIN)
     assert same_unit.converted is False

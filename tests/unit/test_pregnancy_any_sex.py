@@ -137,6 +137,9 @@ def coded(*observations: dict[str, Any], unavailable: bool = False) -> tuple[str
         ([pregnancy_test(status="cancelled")], "not_met"),
         # A result that is there but cannot decide is not silence.
         ([pregnancy_test(status="preliminary")], "unknown"),
+        # The window's first day is inside it; the day before is not.
+        ([pregnancy_test(status="preliminary", when="2026-02-23")], "unknown"),
+        ([pregnancy_test(status="preliminary", when="2026-02-22")], "not_met"),
         ([pregnancy_test(status="amended", valueCodeableConcept={"text": "see note"})], "unknown"),
         ([pregnancy_test(when="2026-03-05")], "unknown"),
         ([{k: v for k, v in pregnancy_test().items() if k != "effectiveDateTime"}], "unknown"),
@@ -155,3 +158,31 @@ def test_observations_that_could_not_be_retrieved_are_not_silence() -> None:
     status, reason = coded(unavailable=True)
     assert status == "unknown"
     assert "could not be retrieved" in reason
+
+
+def test_a_panel_holding_the_component_looked_for_is_not_silence() -> None:
+    # A pregnancy test sent as one component of a panel whose own code no set names; still
+    # preliminary, so it decides nothing, but it is there.
+    rule = parse_rule(
+        {
+            **SILENT_CLEARS.model_dump(exclude_none=True),
+            "code_set": "pregnancy_status",
+            "component": "pregnancy_test",
+        }
+    )
+    panel = {
+        **pregnancy_test(status="preliminary"),
+        "code": {"coding": [{"system": LOINC, "code": "24357-6"}]},
+        "component": [
+            {
+                "code": {"coding": [{"system": LOINC, "code": "2106-3"}]},
+                "valueCodeableConcept": POSITIVE,
+            }
+        ],
+    }
+    del panel["valueCodeableConcept"]
+    index = CodeIndex.build(TERMINOLOGY, ["pregnancy_status", "pregnancy_test"])
+    for observations, expected in (([panel], "unknown"), ([], "not_met")):
+        record = build_record([patient("male"), *observations])
+        screening = Screening.build(record, AS_OF, TERMINOLOGY, index)
+        assert evaluate(rule, screening, Window(AS_OF, 7)).status == expected

@@ -325,7 +325,7 @@ def test_allergy_outcomes() -> None:
     uncoded = run(ALLERGY, rec(allergies=(allergy(frozenset()),)))
     assert (uncoded.status, uncoded.reason) == (
         "unknown",
-        "Allergy to the therapy: AllergyIntolerance/a names no coded substance (oxaliplatin)",
+        "Allergy to the therapy: AllergyIntolerance/a has no readable substance code (oxaliplatin)",
     )
     # The record that keeps it open is the evidence.
     assert uncoded.evidence == (
@@ -338,7 +338,7 @@ def test_allergy_outcomes() -> None:
         ),
     )
     textless = run(ALLERGY, rec(allergies=(allergy(frozenset(), display=None),)))
-    assert textless.reason.endswith("names no coded substance (no text)")
+    assert textless.reason.endswith("has no readable substance code (no text)")
     down = run(ALLERGY, rec(unavailable={"AllergyIntolerance": "timeout"}))
     assert down.reason == "Allergies could not be retrieved (timeout)"
 

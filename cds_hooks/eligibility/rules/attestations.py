@@ -141,7 +141,7 @@ def _pregnancy(p: PregnancyContraception, s: Screening) -> Outcome:
                 # one): neither excludes nor confirms pregnancy; needs a repeat test.
                 unclear = Outcome(
                     UNKNOWN,
-                    f"hCG {shown(reading, 'm[IU]/mL')} on {day(hcg)} is indeterminate "
+                    f"hCG {shown(reading)} on {day(hcg)} is indeterminate "
                     f"({fmt(negative_below)}–{fmt(positive_from)} m[IU]/mL)",
                     (obs_evidence(hcg, reading),),
                 )

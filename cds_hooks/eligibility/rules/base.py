@@ -77,7 +77,8 @@ def unknown_obs(label: str, reason: str) -> Outcome:
     return Outcome(UNKNOWN, f"{label}: {reason}")
 
 
-def shown(reading: Reading, unit: str) -> str:
+def shown(reading: Reading) -> str:
+    """The value as reported, with its comparator and unit (a coded answer with its number)."""
     comparator = reading.comparator or ""
     if reading.shown_unit is None:
         if isinstance(reading.shown_value, str):  # a coded answer: show its number too

@@ -391,9 +391,7 @@ def allergy(p: Allergy, s: Screening, window: Window) -> Outcome:
         a = unread[0]
         return Outcome(
             UNKNOWN,
-            f"{p.label}: {a.ref} names no coded substance ({a.display or 'no text'})"
-            if not a.codes
-            else f"{p.label}: {not_read(a.ref, a.codes, 'substance ', a.display)}",
+            f"{p.label}: {not_read(a.ref, a.codes, 'substance ', a.display)}",
             tuple(
                 Evidence(u.ref, u.display, None, day(u), "no readable substance code")
                 for u in unread

@@ -143,7 +143,7 @@ def _threshold_one(
         return Outcome(UNKNOWN, f"{label}: {exc} ({fact.ref}, {day(fact)})", (obs_evidence(fact),))
     compared = reading.compared_with(threshold)
     status = compare(compared, reading.comparator, op, threshold)
-    text = shown(reading, unit)
+    text = shown(reading)
     note = _converted_note(reading, compared, unit) if reading.converted else None
     evidence = (obs_evidence(fact, reading, note),)
     limit = f"{fmt(threshold)} {unit}" if not unit.startswith("{") else fmt(threshold)
@@ -242,7 +242,7 @@ def _uln_one(p: LabUlnMultiple, s: Screening, fact: ObservationFact) -> Outcome:
     reading = Reading(value, quantity.comparator, quantity.value, quantity.unit, False)
     limit = multiple * uln
     status = compare(value, quantity.comparator, "<=", limit)
-    text = shown(reading, unit)
+    text = shown(reading)
     ratio = f"{fmt(value / uln)}× ULN" if quantity.comparator is None else "vs ULN"
     evidence = (obs_evidence(fact, reading, source),)
     if status == MET:

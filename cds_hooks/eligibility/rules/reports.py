@@ -108,7 +108,7 @@ def report_number(p: ReportNumber, s: Screening, window: Window) -> Outcome:
         status = compare(reading.value, reading.comparator, p.op, threshold)
         return Outcome(
             status,
-            f"{label} {shown(reading, unit)} on {day(fact)} {_verb(status, p.op, 'vs')} "
+            f"{label} {shown(reading)} on {day(fact)} {_verb(status, p.op, 'vs')} "
             f"{fmt(threshold)} {unit}",
             (obs_evidence(fact, reading),),
         )
@@ -132,10 +132,7 @@ def report_number(p: ReportNumber, s: Screening, window: Window) -> Outcome:
             continue
         if not (
             any(cs.matches(report.codes) for cs in report_sets)
-            or (
-                anchor in report.conclusion.lower()
-                and (not allowed or report.modality in allowed)
-            )
+            or (anchor in report.conclusion.lower() and (not allowed or report.modality in allowed))
         ):
             continue
         found = lengths_in(report.conclusion, p.anchor)
