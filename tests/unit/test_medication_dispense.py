@@ -81,6 +81,7 @@ def test_a_checkpoint_inhibitor_handed_over_is_prior_immunotherapy(
         ("2026-01-30", {"value": 30, "unit": "d"}, "met"),  # ended the day before
         ("2026-01-30", {"value": 5, "unit": "wk"}, "unknown"),
         ("2026-01-30", {"value": 30, "unit": "tablets"}, "unknown"),  # not a duration
+        ("2026-02-10", {"value": 0, "unit": "d"}, "unknown"),  # no supply: 90 days assumed
         ("2026-03-02", None, "unknown"),  # handed over on the screening day
         ("2026-03-02", {"value": 1, "unit": "d"}, "unknown"),
         ("2026-03-05", None, "met"),  # after the screening day: not yet supplied
@@ -185,10 +186,16 @@ def test_active_only_history_is_unknown_for_a_supply_that_may_last() -> None:
     [
         ({"value": 30, "unit": "d"}, 30),
         ({"value": 30, "code": "d", "unit": "days"}, 30),
+        # The UCUM code decides; the unit is display text, in any language.
+        ({"value": 30, "code": "d", "unit": "Tage"}, 30),
+        ({"value": 30, "code": "d"}, 30),
+        ({"value": 0.5, "unit": "d"}, 1),  # rounded up: a part of a day is a day taken
         ({"value": 2.5, "unit": "wk"}, 18),
         ({"value": 14, "unit": " Days "}, 14),
         ({"value": 30, "unit": "tablets"}, None),
         ({"value": -1, "unit": "d"}, None),
+        # Handed over but lasting no time at all is not a supply: a placeholder, as absent.
+        ({"value": 0, "unit": "d"}, None),
         ({"value": "30", "unit": "d"}, None),
         ({"value": float("inf"), "unit": "d"}, None),
         ({"value": True, "unit": "d"}, None),
