@@ -196,14 +196,16 @@ def parse_medication(
 
 
 def _supply_days(supply: Any) -> int | None:
-    """MedicationDispense.daysSupply in whole days, or None (absent, or a unit that is not
-    a duration: "30 tablets" says nothing about how long they last)."""
+    """MedicationDispense.daysSupply in whole days, or None (absent, not a positive number,
+    or a unit that is not a duration: "30 tablets" says nothing about how long they last)."""
     supply = as_dict(supply)
     value = supply.get("value")
     unit = supply.get("code") or supply.get("unit")
     if type(value) not in (int, float) or type(unit) is not str:
         return None
-    if not math.isfinite(value) or value < 0:
+    # A drug handed over lasts some time: 0 days is a placeholder, not a supply that ran
+    # out the same day, and must not clear "not taking it now" the day after.
+    if not math.isfinite(value) or value <= 0:
         return None
     factor = _SUPPLY_UNITS.get(unit.strip().lower())
     return None if factor is None else math.ceil(value * factor)

@@ -411,6 +411,39 @@ def test_newer_results_without_a_value_are_named_and_the_older_one_decides() -> 
     ]
 
 
+def test_two_newer_results_are_named_in_the_plural() -> None:
+    results = (preliminary("p", 0.5, "2026-02-28"), absent("a", "2026-02-25"))
+    result = screen(*results, anc("f", 3.2, "2026-02-20"))
+    assert (result.status, result.reason) == (
+        "met",
+        "ANC 3.2 10*9/L on 2026-02-20 ≥ 1.5 10*9/L; newer results that did not count: "
+        "Observation/p on 2026-02-28 (preliminary), Observation/a on 2026-02-25 (data absent: "
+        "Clotted a)",
+    )
+
+
+def test_a_result_with_only_flags_names_every_flag() -> None:
+    # Sent as "L" and "A" with no value: the reader of the reason sees both flags, in order.
+    flagged = valueless("v", "2026-02-27", "L")
+    flagged["interpretation"].append({"coding": [{"system": INTERPRETATION, "code": "A"}]})
+    result = screen(flagged, anc("f", 3.2, "2026-02-20"))
+    assert result.reason == (
+        "ANC 3.2 10*9/L on 2026-02-20 ≥ 1.5 10*9/L; newer result that did not count: "
+        "Observation/v on 2026-02-27 (no value, only the interpretation A, L)"
+    )
+    assert [e.note for e in result.evidence] == [
+        None,
+        "no value, only the interpretation A, L, not counted",
+    ]
+    # With no result inside the window to decide, it is the one named as unusable.
+    alone = screen(flagged)
+    assert (alone.status, alone.reason) == (
+        "unknown",
+        "ANC: no result in the last 28 days; Observation/v is unusable (no value, only the "
+        "interpretation A, L)",
+    )
+
+
 def test_a_newer_value_that_cannot_be_read_is_not_replaced_by_an_older_one() -> None:
     garbled = lab(
         id="g",

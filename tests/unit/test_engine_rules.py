@@ -871,7 +871,7 @@ HCG_SERUM = (LOINC, "21198-7")
 AGREED = (LOCAL, "contraception-agreement")
 
 
-def preg(*facts: ObservationFact, gender: str = "female", **kw: Any) -> CriterionResult:
+def preg(*facts: ObservationFact, gender: str | None = "female", **kw: Any) -> CriterionResult:
     return run(PREGNANCY, record(*facts, gender=gender, **kw), kind="attestation")
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from cds_hooks.eligibility.results import Evidence
 from fhir_mappings.facts import AllergyFact, MedicationFact
+from fhir_mappings.record import build_record
 from tests.unit.test_engine_rules import ANTICOAG, APIXABAN, AS_OF, day, med, record, run
 from tests.unit.test_rules_generic import ALLERGY, NIVOLUMAB, OXALIPLATIN, PRIOR_ICI, rec
 
@@ -95,4 +96,21 @@ def test_a_possible_drug_before_the_window_does_not() -> None:
     assert (result.status, result.reason) == (
         "not_met",
         "No prior immune checkpoint inhibitor among 1 medication record reviewed",
+    )
+
+
+def test_a_clear_names_the_search_with_the_whole_patient_id() -> None:
+    # The reader keeps a Patient id as sent, a "/" included (not a FHIR id, but not
+    # refused): the search a clear rests on names that patient, not a part of the id.
+    patient = {"resourceType": "Patient", "id": "ward7/p1", "birthDate": "1960-01-01"}
+    cleared = build_record([patient])
+    none_active = run(ANTICOAG, cleared)
+    assert (none_active.status, none_active.evidence[0].reference) == (
+        "met",
+        "MedicationRequest?patient=ward7/p1&status=active",
+    )
+    never_given = run(PRIOR_ICI, cleared, lookback=365)
+    assert (never_given.status, never_given.evidence[0].reference) == (
+        "not_met",
+        "MedicationRequest?patient=ward7/p1",
     )

@@ -81,6 +81,9 @@ def test_a_checkpoint_inhibitor_handed_over_is_prior_immunotherapy(
         ("2026-01-30", {"value": 30, "unit": "d"}, "met"),  # ended the day before
         ("2026-01-30", {"value": 5, "unit": "wk"}, "unknown"),
         ("2026-01-30", {"value": 30, "unit": "tablets"}, "unknown"),  # not a duration
+        ("2026-02-10", {"value": 0, "unit": "d"}, "unknown"),  # no supply: 90 days assumed
+        ("2026-03-02", None, "unknown"),  # handed over on the screening day
+        ("2026-03-02", {"value": 1, "unit": "d"}, "unknown"),
         ("2026-03-05", None, "met"),  # after the screening day: not yet supplied
     ],
 )
@@ -95,6 +98,53 @@ def test_an_anticoagulant_dispensed_may_still_be_taken(
     if expected == "unknown":
         assert f"{APIXABAN} dispensed on {handed_over} (" in reason
         assert "whether it is still taken is not recorded: " in reason
+
+
+WHY = "must be stopped 7–14 days before surgery (bridging with low-molecular-weight heparin)"
+
+
+def test_a_dispense_whose_supply_may_last_is_named_with_its_supply() -> None:
+    supply = {"value": 30, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+    record = build_record([PATIENT, dispensed(APIXABAN, daysSupply=supply)])
+    result = ENGINE.screen(record, AS_OF, [SCRT]).trials[0].criterion("anticoagulants")
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"{APIXABAN} dispensed on 2026-02-10 (30 days' supply); whether it is still taken is "
+        f"not recorded: {WHY}",
+    )
+    assert [(e.reference, e.date, e.note) for e in result.evidence] == [
+        ("MedicationDispense/md1", "2026-02-10", "completed")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        # Handed over (wholly or in part): the supply may still be being taken.
+        ("completed", "supplied"),
+        ("stopped", "supplied"),
+        # Not handed over (not yet, or not at all): nothing of it the patient can be taking.
+        ("in-progress", "none"),
+        ("preparation", "none"),
+        ("on-hold", "none"),  # active for an order or a statement, never for a dispense
+        ("cancelled", "none"),
+        ("declined", "none"),
+        ("entered-in-error", "none"),
+        ("unknown", "unclear"),  # may have been handed over
+    ],
+)
+def test_a_dispense_is_never_an_active_drug_whatever_its_status(status: str, expected: str) -> None:
+    reason = {
+        "supplied": f"{APIXABAN} dispensed on 2026-02-10 (no days' supply given); whether it "
+        f"is still taken is not recorded: {WHY}",
+        "none": "No active anticoagulant or antiplatelet among 0 active medications",
+        "unclear": f"anticoagulant or antiplatelet: {APIXABAN} (MedicationDispense, status "
+        "unknown): whether it is taken now is not recorded",
+    }[expected]
+    assert status_of("anticoagulants", dispensed(APIXABAN, status)) == (
+        "met" if expected == "none" else "unknown",
+        reason,
+    )
 
 
 def test_a_running_order_beside_a_dispense_says_active() -> None:
@@ -136,10 +186,16 @@ def test_active_only_history_is_unknown_for_a_supply_that_may_last() -> None:
     [
         ({"value": 30, "unit": "d"}, 30),
         ({"value": 30, "code": "d", "unit": "days"}, 30),
+        # The UCUM code decides; the unit is display text, in any language.
+        ({"value": 30, "code": "d", "unit": "Tage"}, 30),
+        ({"value": 30, "code": "d"}, 30),
+        ({"value": 0.5, "unit": "d"}, 1),  # rounded up: a part of a day is a day taken
         ({"value": 2.5, "unit": "wk"}, 18),
         ({"value": 14, "unit": " Days "}, 14),
         ({"value": 30, "unit": "tablets"}, None),
         ({"value": -1, "unit": "d"}, None),
+        # Handed over but lasting no time at all is not a supply: a placeholder, as absent.
+        ({"value": 0, "unit": "d"}, None),
         ({"value": "30", "unit": "d"}, None),
         ({"value": float("inf"), "unit": "d"}, None),
         ({"value": True, "unit": "d"}, None),

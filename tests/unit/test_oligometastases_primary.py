@@ -49,6 +49,17 @@ def test_no_primary_leaves_it_open() -> None:
     )
 
 
+def test_the_open_question_cites_the_metastases_and_the_count() -> None:
+    lesions = obs(LESIONS, integer=3)
+    result = run(OLIGO, record(lesions, conditions=TWO_SITES), lookback=90)
+    assert result.status == "unknown"
+    assert [(e.reference, e.note) for e in result.evidence] == [
+        (TWO_SITES[0].ref, None),
+        (TWO_SITES[1].ref, None),
+        (lesions.ref, "metastatic lesions"),
+    ]
+
+
 def test_too_many_sites_excludes_whatever_the_primary() -> None:
     three = (*TWO_SITES, cond(BONE, days=30))
     status, reason = screen(*three)

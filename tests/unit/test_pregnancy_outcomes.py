@@ -3,14 +3,15 @@ reason says, and that the contraception agreement is always needed too."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from fhir_mappings.facts import LOINC, SNOMED, ObservationFact
 from tests.unit.test_engine_rules import (
     AGREED,
     HCG_SERUM,
     HCG_URINE,
-    LOINC,
-    SNOMED,
     cond,
     day,
     obs,
@@ -20,9 +21,10 @@ from tests.unit.test_engine_rules import (
 NEGATIVE, POSITIVE = (LOINC, "LA6577-6"), (LOINC, "LA6576-8")
 PREGNANCY_STATUS = (LOINC, "82810-3")
 MENOPAUSE = (SNOMED, "76498008")
+V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 
 
-def agreed() -> object:
+def agreed() -> ObservationFact:
     return obs(AGREED, boolean=True, days=5)
 
 
@@ -71,6 +73,35 @@ def test_an_unreadable_hcg_is_unknown_with_its_reason() -> None:
     result = preg(bad, agreed())
     assert result.status == "unknown"
     assert result.reason.startswith(f"hCG {bad.ref}: unit 'furlongs' not recognised; ")
+
+
+def test_an_hcg_in_a_unit_of_mass_is_unknown_naming_the_unit_it_needs() -> None:
+    # hCG is reported in international units; ng/mL cannot be turned into them.
+    mass = obs(HCG_SERUM, q=3, unit="ng/mL", days=1)
+    result = preg(mass, agreed())
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"hCG {mass.ref}: unit 'ng/mL' cannot be converted to m[IU]/mL; "
+        f"Contraception agreement: confirmed on {day(5)}",
+    )
+
+
+def test_tests_whose_value_and_interpretation_disagree_are_each_cited() -> None:
+    positive_flag = frozenset({(V3, "POS")})
+    urine = dataclasses.replace(
+        obs(HCG_URINE, coded=NEGATIVE, days=2), interpretation=positive_flag
+    )
+    status = dataclasses.replace(
+        obs(PREGNANCY_STATUS, coded=(SNOMED, "60001007"), days=3), interpretation=positive_flag
+    )
+    agreement = agreed()
+    result = preg(urine, status, agreement)
+    assert (result.status, result.reason) == (
+        "unknown",
+        f"Pregnancy test {urine.ref} on {day(2)}: its value and interpretation disagree; "
+        f"Contraception agreement: confirmed on {day(5)}",
+    )
+    assert [e.reference for e in result.evidence] == [urine.ref, status.ref, agreement.ref]
 
 
 def test_postmenopausal_needs_no_test_but_a_positive_test_still_counts() -> None:

@@ -177,6 +177,31 @@ def test_a_record_whose_status_says_nothing_keeps_the_rules_open(
     assert run(PRIOR_ICI, rec(medications=(given,)), lookback=10).status == "not_met"
 
 
+def test_a_record_whose_status_says_nothing_is_named_with_the_rule() -> None:
+    order = med(APIXABAN, status="unknown", display="apixaban 5 mg")
+    result = run(ANTICOAG, record(medications=(order,)))
+    assert (result.status, result.reason) == (
+        "unknown",
+        "anticoagulant or antiplatelet: apixaban 5 mg (MedicationRequest, status unknown): "
+        "whether it is taken now is not recorded",
+    )
+    assert [e.reference for e in result.evidence] == [order.ref]
+
+
+def test_active_only_history_is_open_for_a_record_whose_status_says_nothing() -> None:
+    # Dated 30 days ago, outside a 10-day window: whether a drug is taken now does not
+    # depend on when the record was written, so its silent status keeps the rule open.
+    given = med(NIVOLUMAB, status="unknown", display="nivolumab")
+    rule = {**PRIOR_ICI, "label": "Current checkpoint inhibitor", "active_only": True}
+    result = run(rule, rec(medications=(given,)), lookback=10)
+    assert (result.status, result.reason) == (
+        "unknown",
+        "Current checkpoint inhibitor: nivolumab (MedicationRequest, status unknown): "
+        "whether it is taken now is not recorded",
+    )
+    assert [e.reference for e in result.evidence] == [given.ref]
+
+
 @pytest.mark.parametrize("status", sorted(ACTIVE_REQUEST))
 def test_an_active_order_with_no_readable_code_is_never_no_anticoagulant(status: str) -> None:
     order = dataclasses.replace(med(APIXABAN, status=status), codes=frozenset())
