@@ -135,8 +135,8 @@ def test_a_dispense_whose_supply_may_last_is_named_with_its_supply() -> None:
 )
 def test_a_dispense_is_never_an_active_drug_whatever_its_status(status: str, expected: str) -> None:
     reason = {
-        "supplied": f"{APIXABAN} dispensed on 2026-02-10 (no days' supply given); whether it "
-        f"is still taken is not recorded: {WHY}",
+        "supplied": f"{APIXABAN} dispensed on 2026-02-10 (no usable days' supply: 90 days "
+        f"assumed); whether it is still taken is not recorded: {WHY}",
         "none": "No active anticoagulant or antiplatelet among 0 active medications",
         "unclear": f"anticoagulant or antiplatelet: {APIXABAN} (MedicationDispense, status "
         "unknown): whether it is taken now is not recorded",
@@ -173,8 +173,8 @@ def test_active_only_history_is_unknown_for_a_supply_that_may_last() -> None:
     recent = run(rule, build_record([PATIENT, dispensed(PEMBROLIZUMAB)]), lookback=365)
     assert (recent.status, recent.reason) == (
         "unknown",
-        f"Current checkpoint inhibitor: {PEMBROLIZUMAB} dispensed on 2026-02-10 (no days' "
-        "supply given); whether it is still taken is not recorded",
+        f"Current checkpoint inhibitor: {PEMBROLIZUMAB} dispensed on 2026-02-10 (no usable "
+        "days' supply: 90 days assumed); whether it is still taken is not recorded",
     )
     assert [e.reference for e in recent.evidence] == ["MedicationDispense/md1"]
     old = dispensed(PEMBROLIZUMAB, whenHandedOver="2025-06-01")
@@ -221,3 +221,10 @@ def test_the_dispense_date_is_when_it_was_handed_over_else_prepared() -> None:
 def test_the_hook_asks_for_dispenses_of_every_status() -> None:
     templates = prefetch_templates(list(ENGINE.trials.values()), ENGINE.terminology)
     assert templates["medication_dispenses"] == "MedicationDispense?patient={{context.patientId}}"
+
+
+@pytest.mark.parametrize("supply", [{"value": 0, "unit": "d"}, {"value": 30, "unit": "tablets"}])
+def test_a_days_supply_that_cannot_be_used_is_named_as_such(supply: dict[str, Any]) -> None:
+    status, reason = status_of("anticoagulants", dispensed(APIXABAN, daysSupply=supply))
+    assert status == "unknown"
+    assert "(no usable days' supply: 90 days assumed)" in reason

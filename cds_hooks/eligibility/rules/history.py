@@ -110,7 +110,12 @@ def _supplied(m: MedicationFact, window: Window) -> bool:
 
 
 def _dispensed(m: MedicationFact) -> str:
-    supply = "no days' supply given" if m.supply_days is None else f"{m.supply_days} days' supply"
+    # Absent, 0, or not a duration ("30 tablets"): the reader keeps none of them.
+    supply = (
+        f"no usable days' supply: {DEFAULT_SUPPLY_DAYS} days assumed"
+        if m.supply_days is None
+        else f"{m.supply_days} days' supply"
+    )
     return f"{_name(m)} dispensed on {day(m)} ({supply}); whether it is still taken is not recorded"
 
 
