@@ -295,6 +295,13 @@ def allergy(codes: frozenset[tuple[str, str]], **kw: object) -> AllergyFact:
     return AllergyFact(**fields)  # type: ignore[arg-type]
 
 
+# The evidence of an allergy record (`allergy(...)`, recorded 800 days ago) that keeps the
+# criterion open because its substance cannot be read.
+UNREAD_ALLERGY = Evidence(
+    "AllergyIntolerance/a", "oxaliplatin", None, day(800).isoformat(), "no readable substance code"
+)
+
+
 def test_allergy_outcomes() -> None:
     met = run(ALLERGY, rec(allergies=(allergy(frozenset({OXALIPLATIN})),)))
     assert (met.status, met.reason) == (
@@ -328,15 +335,7 @@ def test_allergy_outcomes() -> None:
         "Allergy to the therapy: AllergyIntolerance/a has no readable substance code (oxaliplatin)",
     )
     # The record that keeps it open is the evidence.
-    assert uncoded.evidence == (
-        Evidence(
-            "AllergyIntolerance/a",
-            "oxaliplatin",
-            None,
-            day(800).isoformat(),
-            "no readable substance code",
-        ),
-    )
+    assert uncoded.evidence == (UNREAD_ALLERGY,)
     textless = run(ALLERGY, rec(allergies=(allergy(frozenset(), display=None),)))
     assert textless.reason.endswith("has no readable substance code (no text)")
     down = run(ALLERGY, rec(unavailable={"AllergyIntolerance": "timeout"}))

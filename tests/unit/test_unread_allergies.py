@@ -3,9 +3,7 @@ list) is unknown, and the reason names the record, its text (or its code) and th
 
 from __future__ import annotations
 
-from cds_hooks.eligibility.results import Evidence
-from tests.unit.test_engine_rules import day
-from tests.unit.test_rule_outcomes import allergy
+from tests.unit.test_rule_outcomes import UNREAD_ALLERGY, allergy
 from tests.unit.test_rules_generic import ALLERGY, rec, run
 
 ALLERGENS = "http://hospital.example/allergens"
@@ -17,15 +15,7 @@ def test_a_locally_coded_allergy_is_unknown_and_named() -> None:
         "unknown",
         "Allergy to the therapy: AllergyIntolerance/a (oxaliplatin) is coded only in "
         f"{ALLERGENS}, which the criterion cannot read",
-        (
-            Evidence(
-                "AllergyIntolerance/a",
-                "oxaliplatin",
-                None,
-                day(800).isoformat(),
-                "no readable substance code",
-            ),
-        ),
+        (UNREAD_ALLERGY,),
     )
     bare = allergy(frozenset({(ALLERGENS, "A-12")}), display=None)
     assert run(ALLERGY, rec(allergies=(bare,))).reason == (
