@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from fhir_mappings.facts import (
     Code,
@@ -20,6 +21,10 @@ from fhir_mappings.facts import (
     PatientRecord,
 )
 from fhir_mappings.terminology import CodeSet, Terminology
+
+if TYPE_CHECKING:  # the registry imports this module
+    from cds_hooks.eligibility.rules.base import Outcome
+    from cds_hooks.eligibility.rules.registry import Evaluator, PlannedRule
 
 COUNTED_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
 # Results withdrawn or never made: unlike a preliminary or status-less one, nothing to
@@ -125,6 +130,14 @@ class Screening:
     # Several rules read the same code set over the same window (creatinine for × ULN and
     # for Cockcroft-Gault); the search runs once per screening.
     _latest_cache: dict[tuple[str, int], Candidate] = field(default_factory=dict)
+    # The loaded trials' rules, planned at start-up (`rules.registry.plan`): structurally
+    # equal rules share a key, so one that several criteria or trials hold (haemoglobin
+    # ≥ 9 g/dL over 28 days) is evaluated once per screening; `_outcomes` holds the results
+    # (with the newer results their searches passed over), shared between trials.
+    plan: Mapping[int, PlannedRule] = field(default_factory=dict)
+    _outcomes: dict[
+        tuple[int, int, str], tuple[Outcome, tuple[tuple[ObservationFact, str], ...]]
+    ] = field(default_factory=dict)
     # Newer results passed over by the searches of the criterion being evaluated
     # (`take_passed_over`); never shared between trials.
     _passed_over: list[tuple[ObservationFact, str]] = field(default_factory=list)
@@ -137,6 +150,7 @@ class Screening:
         terminology: Terminology,
         index: CodeIndex,
         trial: str = "",
+        plan: Mapping[int, PlannedRule] | None = None,
     ) -> Screening:
         observations: dict[str, list[ObservationFact]] = {}
         components: dict[str, list[tuple[ObservationFact, ObservationComponent]]] = {}
@@ -155,7 +169,7 @@ class Screening:
                         if name not in seen:
                             seen.add(name)
                             components.setdefault(name, []).append((fact, component))
-        return cls(record, as_of, terminology, observations, components, trial)
+        return cls(record, as_of, terminology, observations, components, trial, plan=plan or {})
 
     def for_trial(self, trial: str) -> Screening:
         """The same screening for another trial: buckets and caches are shared (they do
@@ -171,6 +185,8 @@ class Screening:
             trial,
             self._conditions_cache,
             self._latest_cache,
+            self.plan,
+            self._outcomes,
         )
 
     def code_set(self, name: str) -> CodeSet:
@@ -210,6 +226,29 @@ class Screening:
             if item not in self._passed_over:
                 self._passed_over.append(item)
         return cached
+
+    def remembered(
+        self,
+        key: tuple[int, int, str],
+        evaluator: Evaluator,
+        rule: object,
+        window: Window,
+    ) -> Outcome:
+        """`evaluator(rule, self, window)`, once per screening and key (`plan`); a
+        remembered outcome brings back the newer results its searches passed over."""
+        found = self._outcomes.get(key)
+        if found is None:
+            outer, self._passed_over = self._passed_over, []
+            try:
+                outcome = evaluator(rule, self, window)
+            finally:
+                inner, self._passed_over = self._passed_over, outer
+            found = self._outcomes[key] = (outcome, tuple(inner))
+        outcome, passed_over = found
+        for item in passed_over:
+            if item not in self._passed_over:
+                self._passed_over.append(item)
+        return outcome
 
     def take_passed_over(self) -> list[tuple[ObservationFact, str]]:
         """Newer results (and why) the searches since the last call passed over."""

@@ -20,6 +20,7 @@ from cds_hooks.eligibility.results import (
 )
 from cds_hooks.eligibility.rules import EVALUATORS, Outcome, evaluate
 from cds_hooks.eligibility.rules.base import day, obs_evidence
+from cds_hooks.eligibility.rules.registry import plan
 from cds_hooks.trials import TrialDefinition, TrialDefinitionError, load_trials
 from fhir_mappings.facts import ObservationFact, PatientRecord
 from fhir_mappings.selection import ObservationSelection
@@ -90,6 +91,7 @@ class Engine:
         # record need not hold the others.
         index = self._index
         self.observations_read = ObservationSelection(frozenset(index.by_code), index.prefixed)
+        self._plan = plan(c.params for t in trials for c in t.criteria if c.params is not None)
 
     def _check(self, trial: TrialDefinition) -> None:
         """Fail at start-up, not mid-request, if a definition names something unknown."""
@@ -124,7 +126,7 @@ class Engine:
         evaluation stops at the first criterion that excludes the patient: the status
         (not eligible) is then known, and the result says it is incomplete."""
         if shared is None:
-            shared = Screening.build(record, as_of, self.terminology, self._index)
+            shared = Screening.build(record, as_of, self.terminology, self._index, plan=self._plan)
         screening = shared.for_trial(trial.registry_id)
         windows: dict[int, Window] = {}
         results = []
@@ -171,7 +173,7 @@ class Engine:
         unknown = [i for i in ids if i not in self.trials]
         if unknown:
             raise KeyError(f"unknown trial {unknown[0]!r}")
-        shared = Screening.build(record, as_of, self.terminology, self._index)
+        shared = Screening.build(record, as_of, self.terminology, self._index, plan=self._plan)
         return ScreeningResult(
             patient=record.patient.ref,
             as_of=as_of,

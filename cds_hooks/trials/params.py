@@ -86,6 +86,10 @@ class RuleParams(BaseModel):
                 for resource_type in types:
                     yield Read(resource_type, code_set, self.READS_HISTORY)
 
+    def reads_trial(self) -> bool:
+        """Whether the outcome depends on which trial is being screened."""
+        return False
+
     def walk(self) -> Iterator[RuleParams]:
         yield self
         for child in self.children():
@@ -363,6 +367,9 @@ class Attestation(RuleParams):
     code_set: CodeSetName = reads("Observation")
     scope: Literal["trial", "any"]
     study_component: CodeSetName | None = reads("Observation", default=None)
+
+    def reads_trial(self) -> bool:
+        return self.scope == "trial"
 
 
 class PregnancyContraception(RuleParams):

@@ -3,6 +3,7 @@ model declares, and `evaluate` hands it typed parameters, parsing a mapping firs
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -13,7 +14,8 @@ from cds_hooks.eligibility.rules.base import Outcome
 from cds_hooks.eligibility.rules.registry import rule
 from cds_hooks.trials.params import AgeRange, Deceased, RuleParams
 
-NO_SCREENING = cast(Screening, None)
+# `evaluate` asks the screening only for its plan; these rules are in none.
+NO_SCREENING = cast(Screening, SimpleNamespace(plan={}))
 NO_WINDOW = cast(Window, None)
 AGE = {"type": "age_range", "label": "Age", "min": 18}
 

@@ -1,8 +1,16 @@
-"""Rule type → evaluator. Family modules register themselves on import."""
+"""Rule type → evaluator. Family modules register themselves on import.
+
+The engine plans its trials' rules once, at start-up (`plan`): each rule's evaluator is
+looked up then, not per patient, and structurally equal rules (the same haemoglobin
+threshold in two trials, the same "no brain metastases" in two criteria) share one key,
+so a screening evaluates each of them once and every criterion holding it reads the same
+outcome.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cds_hooks.eligibility.context import Screening, Window
@@ -25,6 +33,34 @@ def rule(model: type[P]) -> Callable[[Callable[[P, Screening, Window], Outcome]]
     return register
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedRule:
+    """One rule of a loaded trial, ready to evaluate."""
+
+    rule: RuleParams  # held, so the id the plan is keyed by stays this rule's
+    evaluator: Evaluator
+    key: int  # equal for structurally equal rules, whichever trial holds them
+    per_trial: bool  # reads the trial being screened: its outcome is never shared
+
+
+def plan(rules: Iterable[RuleParams]) -> dict[int, PlannedRule]:
+    """Every rule of `rules` (and each part of them), by id."""
+    keys: dict[str, int] = {}
+    planned: dict[int, PlannedRule] = {}
+    for top in rules:
+        for node in top.walk():
+            if id(node) in planned:
+                continue
+            key = keys.setdefault(node.model_dump_json(), len(keys))
+            per_trial = any(part.reads_trial() for part in node.walk())
+            planned[id(node)] = PlannedRule(node, EVALUATORS[node.type], key, per_trial)
+    return planned
+
+
 def evaluate(params: RuleParams | Mapping[str, Any], s: Screening, window: Window) -> Outcome:
+    planned = s.plan.get(id(params))
+    if planned is not None and planned.rule is params:
+        trial = s.trial if planned.per_trial else ""
+        return s.remembered((planned.key, window.days, trial), planned.evaluator, params, window)
     typed = params if isinstance(params, RuleParams) else parse_rule(params)
     return EVALUATORS[typed.type](typed, s, window)
