@@ -206,14 +206,21 @@ def test_a_failing_evaluator_leaves_the_criterions_passed_over_results_as_they_w
 
 def test_evaluate_remembers_only_the_rules_the_plan_holds(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = counting(monkeypatch, "lab_threshold")
-    held = parse_rule(ANC_RULE)
-    s = screening_with(plan([held]))
+    held, twin, once = (parse_rule(r) for r in (ANC_RULE, ANC_RULE, HB_RULE))
+    planned = plan([held, twin, once])
+    assert (planned[id(held)].shared, planned[id(twin)].shared) == (True, True)
+    assert not planned[id(once)].shared
+    s = screening_with(planned)
     window = Window(AS_OF, 28)
-    assert evaluate(held, s, window) is evaluate(held, s, window)
+    assert evaluate(held, s, window) is evaluate(twin, s, window)
     assert len(calls) == 1
+    # A rule held once has nothing to share: evaluated straight away, each time.
+    evaluate(once, s, window)
+    evaluate(once, s, window)
+    assert len(calls) == 3
     # An equal rule the plan does not hold (a definition loaded elsewhere), or a mapping:
     # evaluated each time, never mistaken for the planned one.
     other = parse_rule(ANC_RULE)
     evaluate(other, s, window)
     evaluate(ANC_RULE, s, window)
-    assert len(calls) == 3
+    assert len(calls) == 5

@@ -9,6 +9,7 @@ outcome.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -41,25 +42,34 @@ class PlannedRule:
     evaluator: Evaluator
     key: int  # equal for structurally equal rules, whichever trial holds them
     per_trial: bool  # reads the trial being screened: its outcome is never shared
+    # Held more than once (by several criteria or trials). A rule held once is evaluated
+    # straight away: remembering its outcome would cost more than it saves.
+    shared: bool
 
 
 def plan(rules: Iterable[RuleParams]) -> dict[int, PlannedRule]:
     """Every rule of `rules` (and each part of them), by id."""
+    nodes = {id(node): node for top in rules for node in top.walk()}
     keys: dict[str, int] = {}
-    planned: dict[int, PlannedRule] = {}
-    for top in rules:
-        for node in top.walk():
-            if id(node) in planned:
-                continue
-            key = keys.setdefault(node.model_dump_json(), len(keys))
-            per_trial = any(part.reads_trial() for part in node.walk())
-            planned[id(node)] = PlannedRule(node, EVALUATORS[node.type], key, per_trial)
-    return planned
+    key_of = {i: keys.setdefault(node.model_dump_json(), len(keys)) for i, node in nodes.items()}
+    held = Counter(key_of.values())
+    return {
+        i: PlannedRule(
+            node,
+            EVALUATORS[node.type],
+            key_of[i],
+            per_trial=any(part.reads_trial() for part in node.walk()),
+            shared=held[key_of[i]] > 1,
+        )
+        for i, node in nodes.items()
+    }
 
 
 def evaluate(params: RuleParams | Mapping[str, Any], s: Screening, window: Window) -> Outcome:
     planned = s.plan.get(id(params))
     if planned is not None and planned.rule is params:
+        if not planned.shared:
+            return planned.evaluator(params, s, window)
         trial = s.trial if planned.per_trial else ""
         return s.remembered((planned.key, window.days, trial), planned.evaluator, params, window)
     typed = params if isinstance(params, RuleParams) else parse_rule(params)
