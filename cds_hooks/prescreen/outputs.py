@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import csv
+import heapq
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,7 @@ from cds_hooks.prescreen.screening import (
     WORKLIST_COLUMNS,
     TrialTally,
     WorklistRow,
+    worklist_key,
 )
 from cds_hooks.trials.model import TrialDefinition
 
@@ -48,25 +50,17 @@ def masked(count: int, min_cell: int | None) -> str:
     return str(count)
 
 
-def sort_worklist(rows: Sequence[WorklistRow]) -> list[WorklistRow]:
+def sort_worklist(rows: Iterable[WorklistRow]) -> list[WorklistRow]:
     """Likely first, then fewest unknowns, then the earliest screen-by date."""
-    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
-    return sorted(
-        rows,
-        key=lambda r: (rank[r[3]], r[4], r[6] is None, r[6] or date.max, r[1], r[0]),
-    )
+    return sorted(rows, key=worklist_key)
 
 
-def write_worklist(rows: Sequence[WorklistRow], out_dir: Path) -> None:
-    import pandas as pd
+_PARQUET_BATCH = 50_000
 
-    frame = pd.DataFrame(list(sort_worklist(rows)), columns=list(WORKLIST_COLUMNS))
-    frame["unknown"] = frame["unknown"].astype("int64")
-    # Dates stay dates in Parquet (date32); the CSV writes them as YYYY-MM-DD.
-    frame["screen_by"] = pd.Series(
-        [d if isinstance(d, date) else None for d in frame["screen_by"]], dtype="object"
-    )
-    frame.to_csv(out_dir / "worklist.csv", index=False)
+
+def write_worklist(parts: Sequence[Iterable[WorklistRow]], out_dir: Path) -> int:
+    """worklist.csv and worklist.parquet from rows sorted within each part (`worklist_key`):
+    the parts are merged as they are read, so memory holds one batch, not the worklist."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -78,12 +72,36 @@ def write_worklist(rows: Sequence[WorklistRow], out_dir: Path) -> None:
             ("status", pa.string()),
             ("unknown", pa.int64()),
             ("to_check", pa.string()),
+            # Dates stay dates in Parquet (date32); the CSV writes them as YYYY-MM-DD.
             ("screen_by", pa.date32()),
             ("excluded_by", pa.string()),
         ]
     )
-    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-    pq.write_table(table, out_dir / "worklist.parquet")
+    written = 0
+    batch: list[WorklistRow] = []
+
+    def flush(writer: Any) -> None:
+        columns: list[Sequence[Any]] = [[] for _ in schema]
+        if batch:
+            columns = list(zip(*batch, strict=True))
+        writer.write_table(pa.table(columns, schema=schema))
+        batch.clear()
+
+    with (
+        (out_dir / "worklist.csv").open("w", newline="", encoding="utf-8") as out,
+        pq.ParquetWriter(out_dir / "worklist.parquet", schema) as parquet,
+    ):
+        csv_out = csv.writer(out, lineterminator="\n")
+        csv_out.writerow(WORKLIST_COLUMNS)
+        for row in heapq.merge(*parts, key=worklist_key):
+            csv_out.writerow(row)
+            batch.append(row)
+            written += 1
+            if len(batch) == _PARQUET_BATCH:
+                flush(parquet)
+        if batch or not written:
+            flush(parquet)
+    return written
 
 
 def attrition_rows(

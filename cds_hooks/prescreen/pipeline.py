@@ -29,7 +29,7 @@ from cds_hooks.prescreen.screening import (
     PartitionReport,
     ScreenJob,
     TrialTally,
-    WorklistRow,
+    read_worklist_part,
     screen_partition,
 )
 from cds_hooks.trials import TrialDefinition, load_trials
@@ -271,12 +271,10 @@ def _write_all(
                 with Path(report.bad_file).open(newline="", encoding="utf-8") as part:
                     writer.writerows(csv.reader(part))
 
-    rows: list[WorklistRow] = []
     tallies = {t.id: TrialTally() for t in trials}
     for partition in partition_reports:
         outcome.patients += partition.patients - len(partition.unscreened)
         outcome.unscreened.extend(partition.unscreened)
-        rows.extend(partition.rows)
         for trial_id, tally in partition.tallies.items():
             tallies[trial_id].merge(tally)
     outcome.unscreened.sort()
@@ -286,7 +284,10 @@ def _write_all(
         writer.writerow(("patient_id", "reason"))
         writer.writerows(outcome.unscreened)
 
-    outputs.write_worklist(rows, out_dir)
+    outputs.write_worklist(
+        [read_worklist_part(p.worklist) for p in partition_reports if p.worklist is not None],
+        out_dir,
+    )
     attrition = outputs.attrition_rows(trials, tallies)
     outputs.write_attrition(attrition, out_dir)
     charts = {}

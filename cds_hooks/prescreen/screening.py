@@ -12,7 +12,7 @@ import hashlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -42,6 +42,7 @@ WORKLIST_COLUMNS = (
     "excluded_by",
 )
 WorklistRow = tuple[str, str, str, str, int, str, date | None, str]
+WORKLIST_DIR = "worklist"  # in the work directory, beside the partitions
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,10 @@ class PartitionReport:
     partition: int
     patients: int = 0
     resources: int = 0
-    rows: list[WorklistRow] = field(default_factory=list)
+    # The partition's worklist rows, sorted, in a file of the work directory: the driver
+    # merges the files as it writes, never holding the whole worklist.
+    worklist: Path | None = None
+    worklist_rows: int = 0
     tallies: dict[str, TrialTally] = field(default_factory=dict)
     unscreened: list[tuple[str, str]] = field(default_factory=list)  # (patient id, why)
 
@@ -205,6 +209,32 @@ def worklist_rows(
     return rows
 
 
+_RANK = {s: i for i, s in enumerate(STATUS_ORDER)}
+
+
+def worklist_key(row: WorklistRow) -> tuple[Any, ...]:
+    """Likely first, then fewest unknowns, then the earliest screen-by date."""
+    return (_RANK[row[3]], row[4], row[6] is None, row[6] or date.max, row[1], row[0])
+
+
+def write_worklist_part(rows: Iterable[WorklistRow], path: Path) -> int:
+    """One partition's rows, sorted, as NDJSON (the merge in `write_worklist` streams them)."""
+    count = 0
+    with path.open("wb") as out:
+        for row in sorted(rows, key=worklist_key):
+            out.write(orjson.dumps(row) + b"\n")  # a date as YYYY-MM-DD
+            count += 1
+    return count
+
+
+def read_worklist_part(path: Path) -> Iterator[WorklistRow]:
+    with path.open("rb") as lines:
+        for line in lines:
+            pid, trial, registry, status, unknown, to_check, by, excluded = orjson.loads(line)
+            day = date.fromisoformat(by) if by is not None else None
+            yield (pid, trial, registry, status, unknown, to_check, day, excluded)
+
+
 def screen_partition(job: ScreenJob, bucket: int) -> PartitionReport:
     """Screen every patient of one partition; write their full results as NDJSON."""
     engine = engine_for(job.trials)
@@ -212,6 +242,7 @@ def screen_partition(job: ScreenJob, bucket: int) -> PartitionReport:
     report = PartitionReport(bucket)
     report.tallies = {tid: TrialTally() for tid in job.trial_ids}
     job.results.mkdir(parents=True, exist_ok=True)
+    rows: list[WorklistRow] = []
     with (job.results / f"part-{bucket:05d}.ndjson").open("wb") as out:
         by_patient = group_partition(job.work, bucket)
         for patient_id in sorted(by_patient):
@@ -232,7 +263,11 @@ def screen_partition(job: ScreenJob, bucket: int) -> PartitionReport:
                 report.unscreened.append((patient_id, why))
                 continue
             out.write(orjson.dumps(screening.to_json()) + b"\n")
-            report.rows.extend(worklist_rows(screening, engine.trials))
+            rows.extend(worklist_rows(screening, engine.trials))
             for result in screening.trials:
                 tally(engine.trials[result.trial], result, report.tallies[result.trial])
+    folder = job.work / WORKLIST_DIR
+    folder.mkdir(exist_ok=True)
+    report.worklist = folder / f"part-{bucket:05d}.ndjson"
+    report.worklist_rows = write_worklist_part(rows, report.worklist)
     return report

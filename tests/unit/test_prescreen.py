@@ -30,11 +30,15 @@ from cds_hooks.prescreen.export import (
 )
 from cds_hooks.prescreen.partition import SHARED_DIR, partition_dir, partition_file
 from cds_hooks.prescreen.screening import (
+    WORKLIST_COLUMNS,
     ScreenJob,
     TrialTally,
+    WorklistRow,
     group_partition,
+    read_worklist_part,
     screen_partition,
     tally,
+    write_worklist_part,
 )
 from cds_hooks.trials import TrialDefinition, load_trials
 from fhir_mappings.bundle import resources_from_bundle
@@ -250,7 +254,9 @@ def test_a_partition_is_screened_like_one_bundle(tmp_path: Path) -> None:
             assert sorted(map(json.dumps, mine["evidence"])) == sorted(
                 map(json.dumps, theirs["evidence"])
             )
-    rows = {r[0]: r for r in report.rows}
+    assert report.worklist is not None
+    assert report.worklist_rows == 4
+    rows = {r[0]: r for r in read_worklist_part(report.worklist)}
     assert rows["age-17"][3] == "not_eligible"
     assert rows["age-17"][7] == "Age 18–75 years"
     assert rows["likely-eligible"][3] == "likely_eligible"
@@ -295,17 +301,54 @@ def test_worklist_is_sorted_likely_first_and_keeps_dates_as_dates(tmp_path: Path
         ("d", "t", "NCT1", "possibly_eligible", 1, "X", None, ""),
         ("e", "t", "NCT1", "likely_eligible", 1, "Z", date(2026, 3, 10), ""),
     ]
-    outputs.write_worklist(rows, tmp_path)
+    assert outputs.write_worklist([outputs.sort_worklist(rows)], tmp_path) == 5
     with (tmp_path / "worklist.csv").open() as f:
         read = list(csv.DictReader(f))
     assert [r["patient_id"] for r in read] == ["e", "c", "d", "b", "a"]
     assert read[0]["screen_by"] == "2026-03-10"
     assert read[2]["screen_by"] == ""
     table = pq.read_table(tmp_path / "worklist.parquet")
-    assert table.column_names == list(outputs.WORKLIST_COLUMNS)
+    assert table.column_names == list(WORKLIST_COLUMNS)
     assert str(table.schema.field("screen_by").type) == "date32[day]"
     assert table.column("patient_id").to_pylist() == ["e", "c", "d", "b", "a"]
     assert table.column("unknown").to_pylist() == [1, 1, 1, 2, 0]
+
+
+def test_worklist_parts_are_merged_in_order_as_they_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each partition writes its rows sorted; the merge streams them (Parquet in batches,
+    # here of 2 rows) into one worklist in the order one sort of every row gives.
+    monkeypatch.setattr(outputs, "_PARQUET_BATCH", 2)
+    statuses = ("likely_eligible", "possibly_eligible", "not_eligible")
+    rows: list[WorklistRow] = [
+        (f"p{i}", f"t{i % 2}", "NCT1", statuses[i % 3], i % 4, "", date(2026, 3, 1 + i % 5), "")
+        for i in range(11)
+    ]
+    rows.append(("q", "t0", "NCT1", "possibly_eligible", 1, "X", None, ""))
+    paths = []
+    for part, chunk in enumerate((rows[:5], rows[5:], [])):
+        path = tmp_path / f"part-{part}.ndjson"
+        assert write_worklist_part(reversed(chunk), path) == len(chunk)
+        paths.append(path)
+    assert list(read_worklist_part(paths[1])) == outputs.sort_worklist(rows[5:])
+    written = outputs.write_worklist([read_worklist_part(p) for p in paths], tmp_path)
+    expected = [r[0] for r in outputs.sort_worklist(rows)]
+    assert written == len(rows)
+    with (tmp_path / "worklist.csv").open(newline="") as f:
+        assert [r["patient_id"] for r in csv.DictReader(f)] == expected
+    table = pq.read_table(tmp_path / "worklist.parquet")
+    assert table.column("patient_id").to_pylist() == expected
+    assert pq.ParquetFile(tmp_path / "worklist.parquet").num_row_groups == 6
+    by_id = dict(zip(expected, table.column("screen_by").to_pylist(), strict=True))
+    assert (by_id["q"], by_id["p3"]) == (None, date(2026, 3, 4))
+
+
+def test_an_empty_worklist_still_has_its_columns(tmp_path: Path) -> None:
+    assert outputs.write_worklist([], tmp_path) == 0
+    assert (tmp_path / "worklist.csv").read_text() == ",".join(WORKLIST_COLUMNS) + "\n"
+    table = pq.read_table(tmp_path / "worklist.parquet")
+    assert (table.num_rows, table.column_names) == (0, list(WORKLIST_COLUMNS))
 
 
 def summary_for(min_cell: int | None) -> str:
