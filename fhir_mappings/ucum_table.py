@@ -20,7 +20,6 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator, Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +85,9 @@ def _entry(registry: Any, unit: str) -> dict[str, Any] | None:
 
 
 def build() -> dict[str, Any]:
+    # Imported here: reading the table (every screen) needs neither.
+    from importlib import metadata
+
     from ucumvert import PintUcumRegistry
 
     registry = PintUcumRegistry()
