@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         return _fail(f"--as-of {args.as_of!r} is not a date (YYYY-MM-DD)")
     try:
-        raw = json.loads(args.path.read_text(encoding="utf-8"))
+        raw = json.loads(args.path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         return _fail(f"cannot read {args.path}: {exc.strerror or exc}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -24,6 +24,7 @@ SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
 PATIENT_DATA_TYPES = FACT_TYPES
 # Not in any patient's compartment, but referenced by patients' medication orders.
 SHARED_TYPES = frozenset({"Medication"})
+_BOM = b"\xef\xbb\xbf"
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
@@ -85,13 +86,17 @@ def find_export_files(export_dir: Path) -> tuple[list[ExportFile], list[str]]:
 
 def read_lines(file: ExportFile) -> Iterator[tuple[int, bytes | BadLine]]:
     """(line number, line) for every non-blank line; a broken gzip stream ends the file with
-    a BadLine at the line where it broke."""
+    a BadLine at the line where it broke. CRLF line ends are read like LF, and a UTF-8
+    byte order mark opening the file (written by some Windows tools; JSON parsers may
+    ignore it, RFC 8259 §8.1) is dropped rather than costing the first resource."""
     number = 0
     try:
         opener: Any = gzip.open if file.gzipped else open
         with opener(file.path, "rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 line = raw.strip()
+                if number == 1 and line.startswith(_BOM):
+                    line = line[len(_BOM) :].strip()
                 if line:
                     yield number, line
     except (OSError, EOFError, zlib.error) as exc:

@@ -116,6 +116,18 @@ def test_json_output_is_the_engine_result(capsys: pytest.CaptureFixture[str]) ->
     }
 
 
+def test_a_bundle_saved_with_a_byte_order_mark_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marked = tmp_path / "marked.json"
+    marked.write_bytes(b"\xef\xbb\xbf" + BUNDLE.read_bytes())
+    args = ["--as-of", "2026-03-02", "--format", "json"]
+    assert main(["screen", str(BUNDLE), *args]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["screen", str(marked), *args]) == 0
+    assert json.loads(capsys.readouterr().out) == plain
+
+
 def test_as_of_defaults_to_today(capsys: pytest.CaptureFixture[str]) -> None:
     # Today read before and after the run: the command's own read lies between, so a run
     # across midnight passes too.

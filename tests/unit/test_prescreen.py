@@ -77,6 +77,19 @@ def test_lines_are_numbered_in_the_decompressed_text_and_blank_lines_skipped(
     assert list(read_lines(export_file(packed, tmp_path))) == [(1, b'{"c": 3}'), (3, b'{"d": 4}')]
 
 
+def test_a_byte_order_mark_and_crlf_line_ends_cost_no_line(tmp_path: Path) -> None:
+    windows = tmp_path / "w.ndjson"
+    windows.write_bytes(b'\xef\xbb\xbf{"a": 1}\r\n{"b": 2}\r\n\r\n')
+    packed = tmp_path / "w.ndjson.gz"
+    packed.write_bytes(gzip.compress(b'\xef\xbb\xbf{"c": 3}\r\n'))
+    assert list(read_lines(export_file(windows, tmp_path))) == [(1, b'{"a": 1}'), (2, b'{"b": 2}')]
+    assert list(read_lines(export_file(packed, tmp_path))) == [(1, b'{"c": 3}')]
+    # Only a mark opening the file is dropped: one later is a bad line, not a guess.
+    later = tmp_path / "later.ndjson"
+    later.write_bytes(b'{"a": 1}\n\xef\xbb\xbf{"b": 2}\n')
+    assert list(read_lines(export_file(later, tmp_path)))[1] == (2, b'\xef\xbb\xbf{"b": 2}')
+
+
 def test_a_truncated_gzip_ends_with_a_bad_line_where_it_broke(tmp_path: Path) -> None:
     data = gzip.compress(b"".join(b'{"n": %d}\n' % i for i in range(5000)))
     path = tmp_path / "cut.ndjson.gz"
