@@ -21,6 +21,7 @@ def short_repr(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
+
 _COMPARATORS = frozenset({"<", "<=", ">=", ">"})
 
 
@@ -59,6 +60,8 @@ _CANONICAL_SYSTEMS = {
     "urn:oid:2.16.840.1.113883.6.3": "http://hl7.org/fhir/sid/icd-10",
     "urn:oid:2.16.840.1.113883.6.73": "http://www.whocc.no/atc",
     "urn:oid:2.16.840.1.113883.6.8": "http://unitsofmeasure.org",
+    # ICD-O-3 (histology/behaviour), as CDA-derived oncology feeds send it.
+    "urn:oid:2.16.840.1.113883.6.43.1": "http://terminology.hl7.org/CodeSystem/icd-o-3",
     # HL7 v2 coding-system names (table 0396), which v2-to-FHIR conversions sometimes copy
     # into Coding.system unchanged.
     "LN": "http://loinc.org",

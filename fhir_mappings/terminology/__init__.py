@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import jsonschema_rs
 
+from fhir_mappings._read import canonical_system
 from fhir_mappings.facts import Code, Quantity
 
 if TYPE_CHECKING:
@@ -332,7 +333,21 @@ def _with_icd10_gm(entries: list[Mapping[str, Any]], key: str) -> list[Mapping[s
     return [*entries, *added]
 
 
+def _check_canonical_systems(path: Path, name: str, raw: Mapping[str, Any]) -> None:
+    """Records are read with canonical system URIs (an OID or an alias is rewritten first,
+    `fhir_mappings._read`): a set entry written with an alias would never match anything."""
+    for key in ("codes", "code_prefixes", "answers", "answer_codes"):
+        for i, entry in enumerate(raw.get(key, [])):
+            system = entry["system"]
+            if canonical_system(system) != system:
+                raise TerminologyError(
+                    f"{path}: /code_sets/{name}/{key}/{i}: write system {system!r} as "
+                    f"{canonical_system(system)!r} (records are read with that URI)"
+                )
+
+
 def _code_set(path: Path, name: str, raw: Mapping[str, Any]) -> CodeSet:
+    _check_canonical_systems(path, name, raw)
     codes = _with_icd10_gm(raw["codes"], "code")
     prefixes = _with_icd10_gm(raw.get("code_prefixes", []), "prefix")
     answers_raw = raw.get("answers", [])

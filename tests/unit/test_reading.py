@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from fhir_mappings._read import number_text, range_text, reference_ranges, significant_digits
+from fhir_mappings._read import (
+    codes_of,
+    number_text,
+    range_text,
+    reference_ranges,
+    significant_digits,
+)
 from fhir_mappings.conditions import parse_condition
 from fhir_mappings.facts import LOINC, SNOMED, UCUM, ObservationValue, Quantity
 from fhir_mappings.observations import parse_observation
@@ -399,10 +405,21 @@ def test_icd10_family_systems(system: str) -> None:
     assert TERMS.code_set("secondary_malignancy_dx").group_of((system, "C78.7")) == "liver"
 
 
-def test_icdo3_under_url_and_oid() -> None:
-    histology = TERMS.code_set("adenocarcinoma_histology")
-    assert histology.matches([("http://terminology.hl7.org/CodeSystem/icd-o-3", "8140/3")])
-    assert histology.matches([("urn:oid:2.16.840.1.113883.6.43.1", "8140/3")])
+@pytest.mark.parametrize(
+    "system", ["http://terminology.hl7.org/CodeSystem/icd-o-3", "urn:oid:2.16.840.1.113883.6.43.1"]
+)
+def test_icdo3_under_url_and_oid_is_one_code_system(system: str) -> None:
+    """Every histology set answers the same for either name of ICD-O-3: signet ring cell
+    carcinoma (8490/3) is one tumour, whichever name the feed used (and, as written under
+    the URI, not in the adenocarcinoma set)."""
+    signet_ring = codes_of({"coding": [{"system": system, "code": "8490/3"}]})
+    squamous = codes_of({"coding": [{"system": system, "code": "8070/3"}]})
+    assert TERMS.code_set("adenocarcinoma_histology").matches(
+        codes_of({"coding": [{"system": system, "code": "8140/3"}]})
+    )
+    assert TERMS.code_set("signet_ring_histology").matches(signet_ring)
+    assert not TERMS.code_set("adenocarcinoma_histology").matches(signet_ring)
+    assert TERMS.code_set("non_adenocarcinoma_histology").matches(squamous)
 
 
 def test_every_plausibility_limit_has_a_source() -> None:

@@ -335,6 +335,30 @@ def test_a_custom_directory_loads_without_limits_or_aliases(tmp_path: Path) -> N
             r"unit_aliases\.json: /aliases/K/uL: ",
         ),
         ({"more.json": GOOD_SET}, r"more\.json: /code_sets/anc: defined twice"),
+        (
+            {
+                "more.json": {
+                    "code_sets": {
+                        "histology": {
+                            "description": "d",
+                            "source": "s",
+                            "codes": [
+                                {
+                                    "system": "urn:oid:2.16.840.1.113883.6.43.1",
+                                    "code": "8140/3",
+                                    "display": "Adenocarcinoma",
+                                    "verification": "verified",
+                                    "source": "test",
+                                }
+                            ],
+                        }
+                    }
+                }
+            },
+            r"more\.json: /code_sets/histology/codes/0: write system "
+            r"'urn:oid:2\.16\.840\.1\.113883\.6\.43\.1' as "
+            r"'http://terminology\.hl7\.org/CodeSystem/icd-o-3'",
+        ),
         ({"more.json": "not an object"}, r"more\.json: /: "),
     ],
 )
