@@ -143,12 +143,16 @@ class Diagnosis(RuleParams):
 
 class ConditionPresent(RuleParams):
     """met when a Condition in the code sets (and in none of the except sets) is on record,
-    dated inside the criterion's window (or `within_days`, when given)."""
+    dated inside the criterion's window (or `within_days`, when given). A Condition whose
+    every matching code is also in an `uncertain_code_sets` set (a code too broad to say:
+    "secondary neoplasm of intrapelvic lymph nodes" may be regional or distant) decides
+    nothing: it makes the rule unknown unless another Condition decides it."""
 
     type: Literal["condition"]
     label: Label
     code_sets: list[CodeSetName] = reads("Condition", min_length=1)
     except_code_sets: list[CodeSetName] = reads("Condition", default_factory=list)
+    uncertain_code_sets: list[CodeSetName] = reads("Condition", default_factory=list)
     active_only: bool
     within_days: int | None = Field(default=None, ge=1)
     absence: Absence

@@ -126,6 +126,53 @@ def test_condition_present_within_the_window_with_except_sets() -> None:
     assert (old.status, "more than 1826 days ago" in old.reason) == ("not_met", True)
 
 
+def metastasis(**extra: Any) -> dict[str, Any]:
+    return {
+        "type": "condition",
+        "label": "Metastasis",
+        "code_sets": ["secondary_malignancy_dx"],
+        "uncertain_code_sets": ["lymph_node_secondary_unsure_region_dx"],
+        "active_only": True,
+        "absence": "not_met",
+        **extra,
+    }
+
+
+PELVIC_NODES = (ICD10CM, "C77.5")
+LIVER_MET = (ICD10CM, "C78.7")
+AXILLARY_NODES = (ICD10CM, "C77.3")
+
+
+def test_a_code_too_broad_to_tell_is_unknown_never_met_or_cleared() -> None:
+    # Intrapelvic nodes may be regional (N+) or distant (M1) for a rectal primary.
+    nodes = run(metastasis(), rec(conditions=(cond(PELVIC_NODES),)), lookback=90)
+    assert nodes.status == "unknown"
+    assert "coded too broadly to tell" in nodes.reason
+    assert "cannot tell N+ from M1" in nodes.reason
+    assert [e.note for e in nodes.evidence] == ["coded too broadly to tell"]
+    # Without the uncertain set the same code counts as metastasis (the code set's own
+    # reading): the parameter, not the code set, makes the difference.
+    plain = metastasis(uncertain_code_sets=[])
+    assert run(plain, rec(conditions=(cond(PELVIC_NODES),)), lookback=90).status == "met"
+    # A specific code decides, with or without a broad one beside it.
+    both = rec(conditions=(cond(PELVIC_NODES), cond(LIVER_MET)))
+    assert run(metastasis(), both, lookback=90).status == "met"
+    assert run(metastasis(), rec(conditions=(cond(AXILLARY_NODES),))).status == "met"
+    # One Condition coded both broadly and specifically is decided by the specific code.
+    one = rec(conditions=(cond(PELVIC_NODES, LIVER_MET),))
+    assert run(metastasis(), one, lookback=90).status == "met"
+    # A broad code before the window is history, as a specific one would be.
+    old = rec(conditions=(cond(PELVIC_NODES, days=400),))
+    assert run(metastasis(), old, lookback=90).status == "not_met"
+    # Inactive ones never count, broad or not.
+    resolved = rec(conditions=(cond(PELVIC_NODES, clinical="resolved"),))
+    assert run(metastasis(), resolved, lookback=90).status == "not_met"
+    # Undated: unknown, and the reason has no "on None".
+    undated = run(metastasis(), rec(conditions=(cond(PELVIC_NODES, days=None),)), lookback=90)
+    assert undated.status == "unknown"
+    assert "None" not in undated.reason
+
+
 def test_condition_unknown_paths() -> None:
     undated = run(malignancy(), rec(conditions=(cond(PROSTATE, days=None),)))
     assert (undated.status, "without a date" in undated.reason) == ("unknown", True)

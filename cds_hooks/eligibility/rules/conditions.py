@@ -40,6 +40,7 @@ from cds_hooks.trials.params import (
     Oligometastases,
 )
 from fhir_mappings.facts import Code, ConditionFact, DiagnosticReportFact, ObservationFact
+from fhir_mappings.terminology import CodeSet
 
 # How a reason names the marker, so a reviewer can find it in the record.
 STATUS_POST = "ICD-10-GM certainty Z"
@@ -248,24 +249,38 @@ def outside_window(condition: ConditionFact, window: Window, label: str) -> Outc
 
 
 # --------------------------------------------------------------------------- presence
+def _only_broadly(c: ConditionFact, wanted: list[CodeSet], broad: list[CodeSet]) -> bool:
+    """Every code of `c` that a wanted set matches is also in a broad set."""
+    return not any(
+        w.matches_code(code) and not any(b.matches_code(code) for b in broad)
+        for code in c.codes
+        for w in wanted
+    )
+
+
 def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
     if (failed := _unavailable(s)) is not None:
         return failed
     days = p.within_days or window.days
     span = Window(window.as_of, days)
     excepted = [s.code_set(n) for n in p.except_code_sets]
+    broad = [s.code_set(n) for n in p.uncertain_code_sets]
+    wanted = [s.code_set(n) for n in p.code_sets] if broad else []
     found: list[ConditionFact] = []
     unclear: list[ConditionFact] = []  # active_only, but no clinical status recorded
     past: list[ConditionFact] = []  # active_only, but coded as status post
+    uncertain: list[ConditionFact] = []  # coded too broadly to count or clear
     for name in p.code_sets:
         for c in s.conditions(name):
-            if c in found or c in unclear or c in past:
+            if c in found or c in unclear or c in past or c in uncertain:
                 continue
             if any(e.matches(c.codes) for e in excepted):
                 continue
             if p.active_only and c.clinical_status in INACTIVE_CLINICAL:
                 continue
-            if p.active_only and _may_be_over(c):
+            if broad and _only_broadly(c, wanted, broad):
+                uncertain.append(c)
+            elif p.active_only and _may_be_over(c):
                 past.append(c)
             else:
                 (unclear if p.active_only and c.clinical_status is None else found).append(c)
@@ -281,6 +296,18 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             MET,
             f"{p.label}: {best.display or 'condition'} on {day(best)}{state}",
             (cond_evidence(best),),
+        )
+    # An older broad code is history, like an older match; a current one may be the
+    # condition looked for.
+    uncertain = [c for c in uncertain if c.date is None or c.date >= span.start]
+    if uncertain:
+        c = uncertain[0]
+        why = "; ".join(cs.description for cs in broad if cs.matches(c.codes))
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {c.display or c.ref}{f' on {day(c)}' if c.date else ''} is coded too "
+            f"broadly to tell ({why})",
+            tuple(cond_evidence(x, "coded too broadly to tell") for x in uncertain),
         )
     if suspected:
         c = suspected[0]

@@ -1,0 +1,87 @@
+"""A lymph-node secondary coded only by region (ICD-10 C77.2 / C77.5 / C77.8 / C77.9) cannot
+tell regional nodes (N+, which every one of these trials admits) from distant ones (M1):
+screened against the real definitions, it leaves "no distant metastasis" to the staging
+instead of excluding the patient or clearing them."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_hooks.eligibility import Engine
+from fhir_mappings.bundle import resources_from_bundle
+from fhir_mappings.record import build_record
+
+PATIENTS = Path(__file__).resolve().parents[2] / "fixtures" / "patients"
+AS_OF = date(2026, 3, 2)
+ENGINE = Engine.default()
+
+
+def _nodes(patient: str, code: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": "pelvic-nodes",
+        "subject": {"reference": f"Patient/{patient}"},
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "verificationStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                    "code": "confirmed",
+                }
+            ]
+        },
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]},
+        "onsetDateTime": "2026-02-10",
+    }
+
+
+def _status(fixture: str, trial: str, criterion: str, extra: str | None) -> str:
+    resources = resources_from_bundle(json.loads((PATIENTS / fixture / "bundle.json").read_text()))
+    patient = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+    if extra is not None:
+        resources.append(_nodes(patient, extra))
+    record = build_record(resources, observations_read=ENGINE.observations_read)
+    result = ENGINE.screen(record, AS_OF, [trial]).trials[0]
+    return result.criterion(criterion).status
+
+
+@pytest.mark.parametrize(
+    ("fixture", "trial", "criterion", "without"),
+    [
+        ("torch_e2_candidate", "torch-e2", "no_distant_metastasis", "met"),
+        ("neo_field_candidate", "neo-field-i", "clinical_stage", "met"),
+        ("rapido_candidate", "rapido", "distant_metastasis", "not_met"),
+    ],
+)
+@pytest.mark.parametrize("code", ["C77.5", "C772", "C77.8", "C77.9"])
+def test_regional_or_distant_nodes_leave_the_m_category_unknown(
+    fixture: str, trial: str, criterion: str, without: str, code: str
+) -> None:
+    assert _status(fixture, trial, criterion, None) == without
+    assert _status(fixture, trial, criterion, code) == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "trial", "criterion", "decided"),
+    [
+        ("torch_e2_candidate", "torch-e2", "no_distant_metastasis", "not_met"),
+        ("rapido_candidate", "rapido", "distant_metastasis", "met"),
+    ],
+)
+def test_distant_nodes_still_count_as_metastasis(
+    fixture: str, trial: str, criterion: str, decided: str
+) -> None:
+    # Axillary nodes are never regional for a rectal primary.
+    assert _status(fixture, trial, criterion, "C77.3") == decided
