@@ -40,6 +40,7 @@ RXNAV = "https://rxnav.nlm.nih.gov/REST"
 # files that hold them.
 CODE_SETS = (
     "anticoagulants",
+    "anticoagulant_therapy",
     "treatment_capecitabine",
     "treatment_oxaliplatin",
     "immune_checkpoint_inhibitors",
@@ -53,6 +54,7 @@ SEED_BRANDS = {
     "warfarin": ["Coumadin", "Jantoven", "Marevan"],
     "rivaroxaban": ["Xarelto"],
     "apixaban": ["Eliquis"],
+    "enoxaparin": ["Lovenox", "Clexane"],
     "edoxaban": ["Savaysa", "Lixiana"],
     "dabigatran": ["Pradaxa"],
     "dabigatran etexilate": ["Pradaxa"],
@@ -144,7 +146,8 @@ def _ingredients() -> dict[str, dict[str, Any]]:
             entry = found.setdefault(display, {"rxnorm": None, "atc": [], "code_set": name})
             if code["system"] == RXNORM:
                 entry["rxnorm"] = code["code"]
-            elif code["system"] == ATC:
+            elif code["system"] == ATC and code["code"] not in entry["atc"]:
+                # An ingredient listed in several sets is one entry with its codes once.
                 entry["atc"].append(code["code"])
     return found
 
@@ -152,11 +155,12 @@ def _ingredients() -> dict[str, dict[str, Any]]:
 def _seed_products() -> list[dict[str, str]]:
     """Clinical drugs already attested in the code sets (display names the ingredient)."""
     sets = _code_sets()
-    products = []
+    products: list[dict[str, str]] = []
     for name in CODE_SETS:
         for code in sets[name]["codes"]:
             display = code["display"]
-            if code["system"] == RXNORM and " MG " in f" {display} ":
+            listed = any(p["code"] == code["code"] for p in products)
+            if code["system"] == RXNORM and " MG " in f" {display} " and not listed:
                 products.append(
                     {
                         "system": RXNORM,
