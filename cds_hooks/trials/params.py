@@ -335,7 +335,10 @@ class NoActiveMedication(RuleParams):
 
 class MedicationHistory(RuleParams):
     """met when a medication of the classes was ordered or taken inside the window
-    (active now, when `active_only`)."""
+    (active now, when `active_only`). With `min_days_active` ("long-term use"), an active
+    one counts only when it dates from at least that many days before the screening
+    date; one started since (or undated) is unknown: how long it will be taken is not
+    recorded."""
 
     READS_HISTORY = True
     type: Literal["medication_history"]
@@ -343,6 +346,7 @@ class MedicationHistory(RuleParams):
     medication_code_sets: list[CodeSetName] = reads("Medication", min_length=1)
     active_only: bool
     absence: Absence
+    min_days_active: int | None = Field(default=None, ge=1)
 
 
 class ProcedureHistory(RuleParams):

@@ -473,6 +473,51 @@ def test_medication_history_paths() -> None:
     assert (before.status, "before the 10-day window" in before.reason) == ("not_met", True)
 
 
+LONG_TERM = {
+    "type": "medication_history",
+    "label": "Long-term immunosuppressant",
+    "medication_code_sets": ["immunosuppressants"],
+    "active_only": True,
+    "absence": "not_met",
+    "min_days_active": 90,
+}
+DEXAMETHASONE = (ATC, "H02AB02")
+
+
+def _active_since(days_ago: int | None) -> MedicationFact:
+    return MedicationFact(
+        "MedicationRequest/dex",
+        "MedicationRequest",
+        frozenset({DEXAMETHASONE}),
+        "active",
+        "order",
+        day(days_ago) if days_ago is not None else None,
+        "dexamethasone",
+    )
+
+
+def test_long_term_use_needs_an_active_order_older_than_min_days() -> None:
+    long_term = run(LONG_TERM, rec(medications=(_active_since(200),)), lookback=36500)
+    assert long_term.status == "met"
+    assert long_term.evidence[0].date == day(200).isoformat()
+    assert run(LONG_TERM, rec(medications=(_active_since(90),)), lookback=36500).status == "met"
+    # A short course (an antiemetic dexamethasone) may or may not go on: unknown, and so
+    # is an active order with no start date; never an exclusion on its own.
+    short = run(LONG_TERM, rec(medications=(_active_since(4),)), lookback=36500)
+    assert short.status == "unknown"
+    assert "not yet 90 days" in short.reason
+    assert f"since {day(4).isoformat()}" in short.reason
+    undated = run(LONG_TERM, rec(medications=(_active_since(None),)), lookback=36500)
+    assert (undated.status, "no start date" in undated.reason) == ("unknown", True)
+    # One long-term order decides, whatever shorter ones stand beside it.
+    both = rec(medications=(_active_since(4), _active_since(400)))
+    assert run(LONG_TERM, both, lookback=36500).status == "met"
+    # Without the parameter an active order counts from its first day.
+    any_active = {k: v for k, v in LONG_TERM.items() if k != "min_days_active"}
+    assert run(any_active, rec(medications=(_active_since(4),)), lookback=36500).status == "met"
+    assert run(LONG_TERM, rec(), lookback=36500).status == "not_met"
+
+
 def test_medication_history_unknown_paths() -> None:
     undated = MedicationFact(
         "MedicationRequest/x",

@@ -3,6 +3,8 @@ reacts to, by class (code sets), inside a window."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cds_hooks.eligibility.context import Screening, Window
 from cds_hooks.eligibility.rules.base import (
     MET,
@@ -235,6 +237,19 @@ def _medication_history(p: MedicationHistory, s: Screening, window: Window) -> O
         for m in hits
         if (p.active_only and m not in later) or (m.date is not None and window.contains(m.date))
     ]
+    if inside and p.min_days_active is not None:
+        since = window.as_of - timedelta(days=p.min_days_active)
+        long_term = [m for m in inside if m.date is not None and m.date <= since]
+        if not long_term:
+            m = inside[0]
+            started = f"since {day(m)}" if m.date else "with no start date"
+            return Outcome(
+                UNKNOWN,
+                f"{p.label}: {_name(m)} ({m.resource_type} {m.status}) {started}, not yet "
+                f"{p.min_days_active} days: whether it is long-term is not recorded",
+                tuple(_evidence(x) for x in inside),
+            )
+        inside = long_term
     if inside:
         m = inside[0]
         when = f" on {day(m)}" if m.date else ""
