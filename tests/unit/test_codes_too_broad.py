@@ -1,7 +1,10 @@
-"""A lymph-node secondary coded only by region (ICD-10 C77.2 / C77.5 / C77.8 / C77.9) cannot
-tell regional nodes (N+, which every one of these trials admits) from distant ones (M1):
-screened against the real definitions, it leaves "no distant metastasis" to the staging
-instead of excluding the patient or clearing them."""
+"""Codes too broad to decide a criterion, screened against the packaged definitions.
+
+A lymph-node secondary coded only by region (ICD-10 C77.2 / C77.5 / C77.8 / C77.9) cannot
+tell regional nodes (N+, which every one of these trials admits) from distant ones (M1): it
+leaves "no distant metastasis" to the staging instead of excluding or clearing the patient.
+A skin cancer coded in WHO ICD-10 / ICD-10-GM C44 names no histology: RAPIDO's exception
+for basal cell carcinoma can neither apply nor be refused."""
 
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ AS_OF = date(2026, 3, 2)
 ENGINE = Engine.default()
 
 
-def _nodes(patient: str, code: str) -> dict[str, Any]:
+def _nodes(
+    patient: str, code: str, system: str = "http://hl7.org/fhir/sid/icd-10-cm"
+) -> dict[str, Any]:
     return {
         "resourceType": "Condition",
         "id": "pelvic-nodes",
@@ -42,16 +47,22 @@ def _nodes(patient: str, code: str) -> dict[str, Any]:
                 }
             ]
         },
-        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]},
+        "code": {"coding": [{"system": system, "code": code}]},
         "onsetDateTime": "2026-02-10",
     }
 
 
-def _status(fixture: str, trial: str, criterion: str, extra: str | None) -> str:
+def _status(
+    fixture: str,
+    trial: str,
+    criterion: str,
+    extra: str | None,
+    system: str = "http://hl7.org/fhir/sid/icd-10-cm",
+) -> str:
     resources = resources_from_bundle(json.loads((PATIENTS / fixture / "bundle.json").read_text()))
     patient = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     if extra is not None:
-        resources.append(_nodes(patient, extra))
+        resources.append(_nodes(patient, extra, system))
     record = build_record(resources, observations_read=ENGINE.observations_read)
     result = ENGINE.screen(record, AS_OF, [trial]).trials[0]
     return result.criterion(criterion).status
@@ -85,3 +96,26 @@ def test_distant_nodes_still_count_as_metastasis(
 ) -> None:
     # Axillary nodes are never regional for a rectal primary.
     assert _status(fixture, trial, criterion, "C77.3") == decided
+
+
+WHO = "http://hl7.org/fhir/sid/icd-10"
+GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
+CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "status"),
+    [
+        (WHO, "C44.3", "unknown"),  # skin of the face: basal cell or squamous cell?
+        (GM, "C44.3", "unknown"),
+        (CM, "C44.300", "unknown"),  # ICD-10-CM's own "unspecified malignant neoplasm"
+        (CM, "C44.310", "not_met"),  # basal cell carcinoma: the stated exception
+        (CM, "C44.320", "met"),  # squamous cell carcinoma: not excepted
+        (WHO, "C61", "met"),  # prostate
+    ],
+)
+def test_rapido_skin_cancer_without_histology_is_unknown(
+    system: str, code: str, status: str
+) -> None:
+    assert _status("rapido_candidate", "rapido", "concomitant_malignancy", None) == "not_met"
+    assert _status("rapido_candidate", "rapido", "concomitant_malignancy", code, system) == status
