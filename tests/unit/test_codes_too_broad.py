@@ -119,3 +119,28 @@ def test_rapido_skin_cancer_without_histology_is_unknown(
 ) -> None:
     assert _status("rapido_candidate", "rapido", "concomitant_malignancy", None) == "not_met"
     assert _status("rapido_candidate", "rapido", "concomitant_malignancy", code, system) == status
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "status"),
+    [
+        (CM, "B18.1", "unknown"),  # chronic hepatitis B: the viral load decides
+        (WHO, "B18.2", "unknown"),  # chronic hepatitis C
+        (CM, "B20", "met"),  # HIV disease
+    ],
+)
+def test_neo_field_chronic_hepatitis_is_left_to_the_viral_load(
+    system: str, code: str, status: str
+) -> None:
+    resources = resources_from_bundle(
+        json.loads((PATIENTS / "neo_field_candidate" / "bundle.json").read_text())
+    )
+    resources.append(_nodes("neo-candidate", code, system))
+    record = build_record(resources, observations_read=ENGINE.observations_read)
+    result = ENGINE.screen(record, AS_OF, ["neo-field-i"]).trials[0].criterion("active_infection")
+    assert result.status == status
+    # The diagnosis is named as the evidence it is, whatever the status.
+    assert [e.reference for e in result.evidence][:1] == ["Condition/pelvic-nodes"]
+    if status == "unknown":
+        assert "coded too broadly to tell" in result.reason
+        assert "says nothing of the current viral load" in result.reason
