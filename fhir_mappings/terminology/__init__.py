@@ -337,9 +337,11 @@ def _check_canonical_systems(path: Path, name: str, raw: Mapping[str, Any]) -> N
     """Records are read with canonical system URIs (an OID or an alias is rewritten first,
     `fhir_mappings._read`): a set entry written with an alias would never match anything."""
     for key in ("codes", "code_prefixes", "answers", "answer_codes"):
-        for i, entry in enumerate(raw.get(key, [])):
-            system = entry["system"]
+        entries = raw.get(key, [])
+        # A set names few systems over many codes: each system is checked once.
+        for system in {entry["system"] for entry in entries}:
             if canonical_system(system) != system:
+                i = next(i for i, e in enumerate(entries) if e["system"] == system)
                 raise TerminologyError(
                     f"{path}: /code_sets/{name}/{key}/{i}: write system {system!r} as "
                     f"{canonical_system(system)!r} (records are read with that URI)"

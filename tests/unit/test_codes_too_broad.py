@@ -8,48 +8,9 @@ for basal cell carcinoma can neither apply nor be refused."""
 
 from __future__ import annotations
 
-import json
-from datetime import date
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from cds_hooks.eligibility import Engine
-from fhir_mappings.bundle import resources_from_bundle
-from fhir_mappings.record import build_record
-
-PATIENTS = Path(__file__).resolve().parents[2] / "fixtures" / "patients"
-AS_OF = date(2026, 3, 2)
-ENGINE = Engine.default()
-
-
-def _nodes(
-    patient: str, code: str, system: str = "http://hl7.org/fhir/sid/icd-10-cm"
-) -> dict[str, Any]:
-    return {
-        "resourceType": "Condition",
-        "id": "pelvic-nodes",
-        "subject": {"reference": f"Patient/{patient}"},
-        "clinicalStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                    "code": "active",
-                }
-            ]
-        },
-        "verificationStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                    "code": "confirmed",
-                }
-            ]
-        },
-        "code": {"coding": [{"system": system, "code": code}]},
-        "onsetDateTime": "2026-02-10",
-    }
+from tests.unit.screen_edits import CONDITION_ID, screen_with
 
 
 def _status(
@@ -59,13 +20,7 @@ def _status(
     extra: str | None,
     system: str = "http://hl7.org/fhir/sid/icd-10-cm",
 ) -> str:
-    resources = resources_from_bundle(json.loads((PATIENTS / fixture / "bundle.json").read_text()))
-    patient = next(r["id"] for r in resources if r["resourceType"] == "Patient")
-    if extra is not None:
-        resources.append(_nodes(patient, extra, system))
-    record = build_record(resources, observations_read=ENGINE.observations_read)
-    result = ENGINE.screen(record, AS_OF, [trial]).trials[0]
-    return result.criterion(criterion).status
+    return screen_with(fixture, trial, criterion, extra, system).status
 
 
 @pytest.mark.parametrize(
@@ -132,15 +87,10 @@ def test_rapido_skin_cancer_without_histology_is_unknown(
 def test_neo_field_chronic_hepatitis_is_left_to_the_viral_load(
     system: str, code: str, status: str
 ) -> None:
-    resources = resources_from_bundle(
-        json.loads((PATIENTS / "neo_field_candidate" / "bundle.json").read_text())
-    )
-    resources.append(_nodes("neo-candidate", code, system))
-    record = build_record(resources, observations_read=ENGINE.observations_read)
-    result = ENGINE.screen(record, AS_OF, ["neo-field-i"]).trials[0].criterion("active_infection")
+    result = screen_with("neo_field_candidate", "neo-field-i", "active_infection", code, system)
     assert result.status == status
     # The diagnosis is named as the evidence it is, whatever the status.
-    assert [e.reference for e in result.evidence][:1] == ["Condition/pelvic-nodes"]
+    assert [e.reference for e in result.evidence][:1] == [f"Condition/{CONDITION_ID}"]
     if status == "unknown":
         assert "coded too broadly to tell" in result.reason
         assert "says nothing of the current viral load" in result.reason

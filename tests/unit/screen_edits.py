@@ -1,0 +1,67 @@
+"""Screen a fixture patient with one Condition added: a packaged definition's answer to a
+problem-list entry coded the way a real feed codes it."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cds_hooks.eligibility import CriterionResult, Engine
+from fhir_mappings.bundle import resources_from_bundle
+from fhir_mappings.record import build_record
+
+PATIENTS = Path(__file__).resolve().parents[2] / "fixtures" / "patients"
+AS_OF = date(2026, 3, 2)
+ENGINE = Engine.default()
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+CONDITION_ID = "added-condition"
+
+
+def added_condition(
+    patient: str, system: str, code: str, onset: str = "2026-02-10"
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": CONDITION_ID,
+        "subject": {"reference": f"Patient/{patient}"},
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "verificationStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                    "code": "confirmed",
+                }
+            ]
+        },
+        "code": {"coding": [{"system": system, "code": code}]},
+        "onsetDateTime": onset,
+    }
+
+
+def screen_with(
+    fixture: str,
+    trial: str,
+    criterion: str,
+    code: str | None = None,
+    system: str = ICD10CM,
+    *,
+    engine: Engine = ENGINE,
+) -> CriterionResult:
+    """`criterion` of `trial` for the fixture patient, with one more active, confirmed
+    Condition (`system`, `code`) dated three weeks before the screening date."""
+    resources = resources_from_bundle(json.loads((PATIENTS / fixture / "bundle.json").read_text()))
+    patient = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+    if code is not None:
+        resources.append(added_condition(patient, system, code))
+    record = build_record(resources, observations_read=engine.observations_read)
+    return engine.screen(record, AS_OF, [trial]).trials[0].criterion(criterion)
