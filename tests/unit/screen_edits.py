@@ -55,13 +55,14 @@ def screen_with(
     code: str | None = None,
     system: str = ICD10CM,
     *,
+    onset: str = "2026-02-10",
     engine: Engine = ENGINE,
 ) -> CriterionResult:
     """`criterion` of `trial` for the fixture patient, with one more active, confirmed
-    Condition (`system`, `code`) dated three weeks before the screening date."""
+    Condition (`system`, `code`), by default dated three weeks before the screening date."""
     resources = resources_from_bundle(json.loads((PATIENTS / fixture / "bundle.json").read_text()))
     patient = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     if code is not None:
-        resources.append(added_condition(patient, system, code))
+        resources.append(added_condition(patient, system, code, onset))
     record = build_record(resources, observations_read=engine.observations_read)
     return engine.screen(record, AS_OF, [trial]).trials[0].criterion(criterion)

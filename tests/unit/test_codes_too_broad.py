@@ -94,3 +94,20 @@ def test_neo_field_chronic_hepatitis_is_left_to_the_viral_load(
     if status == "unknown":
         assert "coded too broadly to tell" in result.reason
         assert "says nothing of the current viral load" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("fixture", "trial", "criterion"),
+    [
+        ("torch_e2_candidate", "torch-e2", "no_distant_metastasis"),
+        ("neo_field_candidate", "neo-field-i", "clinical_stage"),
+        ("rapido_candidate", "rapido", "distant_metastasis"),
+    ],
+)
+def test_an_active_metastasis_diagnosed_before_the_staging_window_is_not_cleared(
+    fixture: str, trial: str, criterion: str
+) -> None:
+    # An active liver metastasis from 2024 beside an M0 staging of 2026: the data disagree.
+    result = screen_with(fixture, trial, criterion, "C78.7", onset="2024-06-01")
+    assert result.status == "unknown"
+    assert "still recorded as active" in result.reason

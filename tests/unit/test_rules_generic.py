@@ -161,9 +161,11 @@ def test_a_code_too_broad_to_tell_is_unknown_never_met_or_cleared() -> None:
     # One Condition coded both broadly and specifically is decided by the specific code.
     one = rec(conditions=(cond(PELVIC_NODES, LIVER_MET),))
     assert run(metastasis(), one, lookback=90).status == "met"
-    # A broad code before the window is history, as a specific one would be.
+    # Before the window: still active, it may be current (the rule asks what is present
+    # now); asked about a period (`within_days`), it is history.
     old = rec(conditions=(cond(PELVIC_NODES, days=400),))
-    assert run(metastasis(), old, lookback=90).status == "not_met"
+    assert run(metastasis(), old, lookback=90).status == "unknown"
+    assert run(metastasis(within_days=90), old).status == "not_met"
     # Inactive ones never count, broad or not.
     resolved = rec(conditions=(cond(PELVIC_NODES, clinical="resolved"),))
     assert run(metastasis(), resolved, lookback=90).status == "not_met"
@@ -171,6 +173,26 @@ def test_a_code_too_broad_to_tell_is_unknown_never_met_or_cleared() -> None:
     undated = run(metastasis(), rec(conditions=(cond(PELVIC_NODES, days=None),)), lookback=90)
     assert undated.status == "unknown"
     assert "None" not in undated.reason
+
+
+def test_an_active_condition_dated_before_the_window_is_not_cleared() -> None:
+    # "Is there a metastasis now?": an active liver metastasis diagnosed 400 days ago was
+    # never closed, so the 90-day window cannot clear it (nor count it as current).
+    liver = rec(conditions=(cond(LIVER_MET, days=400),))
+    result = run(metastasis(uncertain_code_sets=[]), liver, lookback=90)
+    assert result.status == "unknown"
+    assert "still recorded as active" in result.reason
+    assert result.evidence[0].date == day(400).isoformat()
+    # Resolved since: cleared. Asked about a period instead ("within 90 days"): history.
+    resolved = rec(conditions=(cond(LIVER_MET, days=400, clinical="resolved"),))
+    assert run(metastasis(uncertain_code_sets=[]), resolved, lookback=90).status == "not_met"
+    period = metastasis(uncertain_code_sets=[], within_days=90)
+    assert run(period, liver).status == "not_met"
+    # Not limited to active ones: dated outside the window is an answer.
+    history = {**malignancy(), "active_only": False}
+    assert run(history, rec(conditions=(cond(PROSTATE, days=400),)), lookback=90).status == (
+        "not_met"
+    )
 
 
 def test_condition_unknown_paths() -> None:

@@ -297,9 +297,10 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             f"{p.label}: {best.display or 'condition'} on {day(best)}{state}",
             (cond_evidence(best),),
         )
-    # An older broad code is history, like an older match; a current one may be the
-    # condition looked for.
-    uncertain = [c for c in uncertain if c.date is None or c.date >= span.start]
+    # An older broad code is history, like an older match, unless the rule asks what is
+    # present now (then, still active, it may be the condition looked for).
+    if not (p.active_only and p.within_days is None):
+        uncertain = [c for c in uncertain if c.date is None or c.date >= span.start]
     if uncertain:
         c = uncertain[0]
         why = "; ".join(cs.description for cs in broad if cs.matches(c.codes))
@@ -347,6 +348,18 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
     if uncoded:
         return _uncoded_outcome(p.label, uncoded, "it may be the condition looked for")
     older = [c for c in found if c.date is not None and c.date < span.start]
+    if older and p.active_only and p.within_days is None:
+        # Asked whether it is present now, the record says it still is: a metastasis
+        # diagnosed before the window and never closed cannot clear the patient, and a
+        # date outside the window cannot count as current either.
+        c = older[0]
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {c.display or c.ref} on {day(c)} is still recorded as "
+            f"{c.clinical_status}, but dated before the {days}-day window: whether it is "
+            "current is not recorded",
+            tuple(cond_evidence(x, f"still {x.clinical_status}, before the window") for x in older),
+        )
     if older:
         # Outside the window is an answer, not silence: the dated record decides.
         c = older[0]
