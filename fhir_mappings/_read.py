@@ -289,12 +289,39 @@ def _age_years(raw: Any) -> tuple[float | None, str | None]:
     return found.value / factor, None
 
 
+_RANGE_MEANING = "http://terminology.hl7.org/CodeSystem/referencerange-meaning"
+
+
+def _not_normal(item: Mapping[str, Any]) -> str | None:
+    """What a referenceRange is when it is not the normal range (its `type`: therapeutic,
+    critical, recommended...); None for the normal range, or one without a type."""
+    kind = item.get("type")
+    if kind is None:
+        return None
+    meanings = {code for system, code in codes_of(kind) if system == _RANGE_MEANING}
+    if "normal" in meanings:
+        return None
+    if meanings:
+        return ", ".join(sorted(meanings))
+    text = display_of(kind) or first_code(kind)
+    if text is not None and any(w in text.lower() for w in ("normal", "reference")):
+        return None
+    return text or "a range of unreadable type"
+
+
 def reference_ranges(raw: Any) -> tuple[ReferenceRange, ...]:
-    """Every referenceRange; one that is present but cannot be read keeps a `problem`, so
-    the engine can tell "the lab's range is unreadable" from "no range was given"."""
+    """Every normal referenceRange; one that is present but cannot be read keeps a
+    `problem`, so the engine can tell "the lab's range is unreadable" from "no range was
+    given". A range of another type (a heparin therapeutic range, a critical limit) is no
+    ULN: left out, unless nothing else was given, then it stays with a problem, so the ULN
+    is unknown rather than taken from a default table as if the lab had given no range."""
     ranges = []
+    others: list[str] = []
     for item in as_list(raw):
         item = as_dict(item)
+        if (kind := _not_normal(item)) is not None:
+            others.append(kind)
+            continue
         problem: str | None = None
         try:
             low, high = quantity(item.get("low")), quantity(item.get("high"))
@@ -328,6 +355,9 @@ def reference_ranges(raw: Any) -> tuple[ReferenceRange, ...]:
                 problem=problem,
             )
         )
+    if others and not ranges:
+        kinds = ", ".join(dict.fromkeys(others))
+        return (ReferenceRange(problem=f"only a {kinds} range was given, not the normal range"),)
     return tuple(ranges)
 
 

@@ -540,3 +540,35 @@ def test_reference_ranges_of_odd_shapes() -> None:
 )
 def test_reference_id(raw: Any, ref: str | None) -> None:
     assert reference_id(raw) == ref
+
+
+# --------------------------------------------------------------------------- range types
+MEANING = "http://terminology.hl7.org/CodeSystem/referencerange-meaning"
+
+
+def _typed(kind: dict[str, Any] | None, high: float) -> dict[str, Any]:
+    item: dict[str, Any] = {"high": {"value": high, "unit": "s"}}
+    if kind is not None:
+        item["type"] = kind
+    return item
+
+
+def test_only_the_normal_range_is_a_reference_range() -> None:
+    therapeutic = _typed({"coding": [{"system": MEANING, "code": "therapeutic"}]}, 100)
+    normal = _typed({"coding": [{"system": MEANING, "code": "normal"}]}, 38)
+    # A heparin therapeutic range listed first must not become the ULN.
+    (kept,) = reference_ranges([therapeutic, normal])
+    assert kept.high is not None and kept.high.value == 38
+    (untyped,) = reference_ranges([_typed({"text": "Critical"}, 500), _typed(None, 38)])
+    assert untyped.high is not None and untyped.high.value == 38
+    (by_text,) = reference_ranges([_typed({"text": "Normal range"}, 40)])
+    assert by_text.high is not None and by_text.high.value == 40
+    assert by_text.problem is None
+
+
+def test_a_range_of_another_type_alone_leaves_the_uln_unknown() -> None:
+    (only,) = reference_ranges(
+        [_typed({"coding": [{"system": MEANING, "code": "therapeutic"}]}, 100)]
+    )
+    assert only.high is None
+    assert only.problem == "only a therapeutic range was given, not the normal range"
