@@ -309,6 +309,51 @@ def _not_normal(item: Mapping[str, Any]) -> str | None:
     return text or "a range of unreadable type"
 
 
+_GENDER = "http://hl7.org/fhir/administrative-gender"
+# referenceRange.appliesTo as feeds write sex: HL7 v2 table 0001 codes (from v2 OBX-7
+# conversions) and plain text, read as the FHIR administrative-gender code.
+_V2_SEX = {
+    ("http://terminology.hl7.org/CodeSystem/v2-0001", "M"): "male",
+    ("http://terminology.hl7.org/CodeSystem/v2-0001", "F"): "female",
+}
+_SEX_WORDS = {
+    "male": "male",
+    "males": "male",
+    "men": "male",
+    "man": "male",
+    "m": "male",
+    "männlich": "male",
+    "mann": "male",
+    "männer": "male",
+    "female": "female",
+    "females": "female",
+    "women": "female",
+    "woman": "female",
+    "f": "female",
+    "w": "female",
+    "weiblich": "female",
+    "frau": "female",
+    "frauen": "female",
+}
+# An appliesTo that names nothing readable: kept as a marker, so the range is never taken
+# for one that applies to everyone.
+UNREAD_APPLIES_TO = "urn:trial-cds-hooks:unread-applies-to"
+
+
+def _applies_to(raw: Any) -> frozenset[Code]:
+    codes: set[Code] = set()
+    for concept in as_list(raw):
+        found = codes_of(concept)
+        codes |= found
+        codes |= {(_GENDER, _V2_SEX[c]) for c in found if c in _V2_SEX}
+        text = as_dict(concept).get("text")
+        if isinstance(text, str) and (sex := _SEX_WORDS.get(text.strip().lower())) is not None:
+            codes.add((_GENDER, sex))
+        elif not found:
+            codes.add((UNREAD_APPLIES_TO, text if isinstance(text, str) else ""))
+    return frozenset(codes)
+
+
 def reference_ranges(raw: Any) -> tuple[ReferenceRange, ...]:
     """Every normal referenceRange; one that is present but cannot be read keeps a
     `problem`, so the engine can tell "the lab's range is unreadable" from "no range was
@@ -349,7 +394,7 @@ def reference_ranges(raw: Any) -> tuple[ReferenceRange, ...]:
                 low=low,
                 high=high,
                 text=text,
-                applies_to=codes_of(item.get("appliesTo")),
+                applies_to=_applies_to(item.get("appliesTo")),
                 age_low=age_low,
                 age_high=age_high,
                 problem=problem,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fhir_mappings._read import UNREAD_APPLIES_TO
 from fhir_mappings.facts import (
     SNOMED,
     ObservationFact,
@@ -253,6 +254,18 @@ def test_only_other_sex_ranges_leave_the_uln_unknown(gender: str | None) -> None
         "ULN unknown: the result's reference range has no upper limit for sex "
         f"{gender or 'unknown'}" in result.reason
     )
+
+
+def test_a_range_for_a_population_we_cannot_read_is_not_a_range_for_everyone() -> None:
+    # appliesTo "pregnant women" in text only: not the patient's range, nor everyone's.
+    unread = frozenset({(UNREAD_APPLIES_TO, "Schwangere")})
+    result = run(ALT_RULE, record(ranged(high(60, unread), value=10), gender="female"))
+    assert result.status == U
+    assert "ULN unknown" in result.reason
+    # Beside a range for everyone, that one is used.
+    both = run(ALT_RULE, record(ranged(high(60, unread), high(35), value=3 * 35)))
+    assert both.status == M
+    assert both.evidence[0].note == "ULN 35 U/L from the Observation's referenceRange"
 
 
 def test_a_range_without_a_high_limit_is_not_replaced_by_the_default() -> None:

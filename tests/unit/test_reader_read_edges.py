@@ -558,11 +558,14 @@ def test_only_the_normal_range_is_a_reference_range() -> None:
     normal = _typed({"coding": [{"system": MEANING, "code": "normal"}]}, 38)
     # A heparin therapeutic range listed first must not become the ULN.
     (kept,) = reference_ranges([therapeutic, normal])
-    assert kept.high is not None and kept.high.value == 38
+    assert kept.high is not None
+    assert kept.high.value == 38
     (untyped,) = reference_ranges([_typed({"text": "Critical"}, 500), _typed(None, 38)])
-    assert untyped.high is not None and untyped.high.value == 38
+    assert untyped.high is not None
+    assert untyped.high.value == 38
     (by_text,) = reference_ranges([_typed({"text": "Normal range"}, 40)])
-    assert by_text.high is not None and by_text.high.value == 40
+    assert by_text.high is not None
+    assert by_text.high.value == 40
     assert by_text.problem is None
 
 
@@ -572,3 +575,43 @@ def test_a_range_of_another_type_alone_leaves_the_uln_unknown() -> None:
     )
     assert only.high is None
     assert only.problem == "only a therapeutic range was given, not the normal range"
+
+
+def _for(applies_to: list[dict[str, Any]], high: float) -> dict[str, Any]:
+    return {"high": {"value": high, "unit": "U/L"}, "appliesTo": applies_to}
+
+
+@pytest.mark.parametrize(
+    ("male", "female"),
+    [
+        (  # HL7 v2 table 0001, as v2-to-FHIR conversions send it
+            [
+                {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0001", "code": "M"}
+                    ]
+                }
+            ],
+            [
+                {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0001", "code": "F"}
+                    ]
+                }
+            ],
+        ),
+        ([{"text": "Male"}], [{"text": "Female"}]),
+        ([{"text": "Männer"}], [{"text": "Frauen"}]),
+    ],
+)
+def test_sex_of_a_range_is_read_from_v2_codes_and_text(
+    male: list[dict[str, Any]], female: list[dict[str, Any]]
+) -> None:
+    men, women = reference_ranges([_for(male, 45), _for(female, 33)])
+    assert ("http://hl7.org/fhir/administrative-gender", "male") in men.applies_to
+    assert ("http://hl7.org/fhir/administrative-gender", "female") in women.applies_to
+
+
+def test_an_unreadable_applies_to_never_looks_like_a_range_for_everyone() -> None:
+    (pregnant,) = reference_ranges([_for([{"text": "Schwangere, 2. Trimenon"}], 60)])
+    assert pregnant.applies_to  # not empty: not a range for everyone

@@ -173,9 +173,9 @@ def _pick_range(ranges: Sequence[ReferenceRange], sex: str | None) -> ReferenceR
         for r in with_high:
             if r.applies_to & _SEX_CODES[sex]:
                 return r
-    general = [
-        r for r in with_high if not (r.applies_to & (_SEX_CODES["male"] | _SEX_CODES["female"]))
-    ]
+    # Only a range that names no population applies to everyone: one for the other sex, or
+    # for a population we cannot read (an appliesTo in text or local codes), never does.
+    general = [r for r in with_high if not r.applies_to]
     if general:
         return general[0]
     return None
