@@ -211,3 +211,26 @@ def test_without_histology_names_every_active_diagnosis() -> None:
     assert (
         result.reason == "Rectal cancer on record without histology (adenocarcinoma not confirmed)"
     )
+
+
+@pytest.mark.parametrize(
+    ("codes", "shown"),
+    [
+        (frozenset(), "has no readable code (Rektumkarzinom)"),
+        (
+            frozenset({("urn:oid:1.2.840.114350.1.13.0.1.7.2.696871", "123")}),
+            "is coded only in urn:oid:1.2.840.114350.1.13.0.1.7.2.696871",
+        ),
+    ],
+)
+def test_a_diagnosis_in_text_or_local_codes_only_is_unknown_not_absent(
+    codes: frozenset[tuple[str, str]], shown: str
+) -> None:
+    text_only = dataclasses.replace(cond(C20), codes=codes, display="Rektumkarzinom")
+    result = run(DIAGNOSIS, record(conditions=(text_only,)))
+    assert result.status == "unknown"
+    assert shown in result.reason
+    assert "it may be the diagnosis looked for" in result.reason
+    assert [e.reference for e in result.evidence] == [text_only.ref]
+    # With nothing on record at all, the diagnosis is absent.
+    assert run(DIAGNOSIS, record()).status == "not_met"

@@ -150,6 +150,11 @@ def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
             if refuted
             else ""
         )
+        # A diagnosis written only as text ("Rektumkarzinom") or in local codes may be the
+        # one looked for: its absence from the code sets proves nothing.
+        uncoded = _uncoded(s, (*p.confirmed_code_sets, *p.disease_code_sets))
+        if uncoded:
+            return _uncoded_outcome(p.label, uncoded, "it may be the diagnosis looked for")
         text = p.absent_reason
         return Outcome(
             NOT_MET,
