@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fhir_mappings._read import as_dict, as_list, codes_of, display_of, reference_id
+from fhir_mappings._read import as_dict, as_list, codes_of, display_of, reference_id, short_repr
 from fhir_mappings.dates import first_full_date
 from fhir_mappings.facts import ATC, RXNORM, Code, MedicationFact
 from fhir_mappings.terminology import DATA_DIR, INGREDIENTS_FILE
@@ -31,6 +31,9 @@ MEDICATION_TYPES = frozenset(
     {"MedicationRequest", "MedicationStatement", "MedicationAdministration", "MedicationDispense"}
 )
 # daysSupply units (UCUM and common spellings) → days.
+# The status a MedicationRequest with doNotPerform true is read with: no status list of the
+# rules holds it, so the order neither counts as given nor keeps a rule open.
+DO_NOT_PERFORM = "do-not-perform"
 _SUPPLY_UNITS = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7}
 
 _NO_CODES: frozenset[Code] = frozenset()
@@ -175,6 +178,13 @@ def parse_medication(
         resource.get("whenPrepared"),
     )
     status, intent = resource.get("status"), resource.get("intent")
+    do_not = resource.get("doNotPerform")
+    if do_not is True:
+        # An order *not* to give the drug: never a sign that it was or is given.
+        status = DO_NOT_PERFORM
+    elif do_not is not None and do_not is not False:
+        problems.append(f"doNotPerform {short_repr(do_not)} is not a boolean")
+        status = None  # whether it is an order to give or not to give is unknown
     possible: tuple[str, ...] = ()
     if not drugs.recognised(codes):
         possible = drugs.named_in(texts)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from fhir_mappings.facts import ATC, RXNORM
-from fhir_mappings.medications import parse_medication
+from fhir_mappings.medications import DO_NOT_PERFORM, parse_medication
+from tests.unit.test_engine_rules import record, run
 
 APIXABAN_SCD = {"system": RXNORM, "code": "1364445", "display": "apixaban 5 MG Oral Tablet"}
 APIXABAN_IN = {"system": RXNORM, "code": "1364430", "display": "apixaban"}
@@ -169,3 +170,29 @@ def test_garbage_shapes_never_raise() -> None:
     assert fact.problem is not None
     assert "no id" in fact.problem
     assert "could not be resolved" in fact.problem
+
+
+def test_an_order_not_to_give_the_drug_is_never_read_as_given() -> None:
+    refused = parse_medication(order(doNotPerform=True), {})
+    assert refused.status == DO_NOT_PERFORM
+    assert refused.problem is None
+    assert parse_medication(order(doNotPerform=False), {}).status == "active"
+    odd = parse_medication(order(doNotPerform="yes"), {})
+    assert odd.status is None  # to give or not to give: unknown, so the rules say unknown
+    assert odd.problem == "doNotPerform 'yes' is not a boolean"
+
+
+def test_a_do_not_perform_order_neither_counts_nor_keeps_the_rule_open() -> None:
+    rule = {
+        "type": "medication_history",
+        "label": "Active anticoagulant",
+        "medication_code_sets": ["anticoagulants"],
+        "active_only": True,
+        "absence": "not_met",
+    }
+    refused = parse_medication(order(doNotPerform=True), {})
+    assert run(rule, record(medications=(refused,))).status == "not_met"
+    given = parse_medication(order(), {})
+    assert run(rule, record(medications=(given,))).status == "met"
+    odd = parse_medication(order(doNotPerform="yes"), {})
+    assert run(rule, record(medications=(odd,))).status == "unknown"
