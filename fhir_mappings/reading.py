@@ -254,6 +254,13 @@ def refine_observation(
         if fact.components
         else fact.components
     )
+    for component in components:
+        # An impossible component (systolic 1280 mm[Hg]) makes the panel unusable, as an
+        # impossible value of its own would: it is typed wrongly, and so may the rest be.
+        for code_set in terminology.reading_sets(component.codes):
+            why = implausible(component.value, code_set)
+            if why is not None and why not in problems:
+                problems.append(why)
     ranges = (
         applicable_ranges(fact.reference_ranges, _age_at(patient, fact.date))
         if fact.reference_ranges

@@ -8,6 +8,7 @@ from typing import Any
 
 from cds_hooks.eligibility.context import (
     COUNTED_OBSERVATION_STATUSES,
+    IMPLAUSIBLE,
     VOID_OBSERVATION_STATUSES,
     Screening,
     Window,
@@ -101,12 +102,24 @@ def latest_component(
     s: Screening, name: str, window: Window
 ) -> tuple[ObservationFact, ObservationValue] | None:
     """The newest counted value of component code set `name`, from a panel's component or
-    from an Observation of its own, dated inside the window."""
+    from an Observation of its own, dated inside the window. Raises Undecidable when the
+    newest result in the window (a panel or one of its own) holds an impossible value."""
     best: tuple[ObservationFact, ObservationValue] | None = None
     own = s.latest(name, window).fact
     if own is not None and not own.value.is_empty:
         best = (own, own.value)
     for panel, component in s.components.get(name, ()):
+        if (
+            panel.problem is not None
+            and panel.problem.startswith(IMPLAUSIBLE)
+            and panel.status in COUNTED_OBSERVATION_STATUSES
+            and panel.date is not None
+            and window.contains(panel.date)
+            and (best is None or (best[0].date is not None and panel.date > best[0].date))
+        ):
+            # The newest panel holds an impossible value: the current one is unknown, and
+            # an older panel must not stand in for it.
+            raise Undecidable(f"latest result {panel.ref} on {day(panel)}: {panel.problem}")
         if (
             panel.status in COUNTED_OBSERVATION_STATUSES
             and panel.problem is None
@@ -118,13 +131,27 @@ def latest_component(
             if best is None or (best[0].date is not None and panel.date > best[0].date):
                 best = (panel, component.value)
             break
+    # The same for an impossible result of its own, newer than what would decide.
+    for fact in s.observations.get(name, ()):
+        if (
+            fact.problem is not None
+            and fact.problem.startswith(IMPLAUSIBLE)
+            and fact.status in COUNTED_OBSERVATION_STATUSES
+            and fact.date is not None
+            and window.contains(fact.date)
+            and (best is None or (best[0].date is not None and fact.date > best[0].date))
+        ):
+            raise Undecidable(f"latest result {fact.ref} on {day(fact)}: {fact.problem}")
     return best
 
 
 # --------------------------------------------------------------------------- thresholds
 def lab_threshold(p: LabThreshold, s: Screening, window: Window) -> Outcome:
     if p.component is not None:
-        found = latest_component(s, p.component, window)
+        try:
+            found = latest_component(s, p.component, window)
+        except Undecidable as exc:
+            return unknown_obs(p.label, str(exc))
         if found is None:
             return unknown_obs(p.label, f"no result in the last {window.days} days")
         return _threshold_one(p, s, found[0], found[1], p.component)
@@ -338,7 +365,10 @@ def _latest_value(
     s: Screening, code_set: str, component: str | None, window: Window
 ) -> tuple[ObservationFact, ObservationValue] | str:
     if component is not None:
-        found = latest_component(s, component, window)
+        try:
+            found = latest_component(s, component, window)
+        except Undecidable as exc:
+            return str(exc)
         return found if found is not None else f"no result in the last {window.days} days"
     candidate = s.latest_single(code_set, window)
     if candidate.fact is None:
