@@ -15,6 +15,7 @@ from cds_hooks.eligibility.context import Screening, Window
 from cds_hooks.eligibility.results import MET, NOT_MET, UNKNOWN, Evidence, Status
 from cds_hooks.eligibility.values import Reading, fmt
 from fhir_mappings.facts import Code, ConditionFact, ObservationFact, ObservationValue
+from fhir_mappings.medications import MEDICATION_TYPES
 from fhir_mappings.terminology import CodeSet
 
 __all__ = ["MET", "NOT_MET", "UNKNOWN", "Evidence", "Outcome", "Screening", "Status", "Window"]
@@ -137,6 +138,34 @@ def searched(s: Screening, resource_type: str, count: int, note: str) -> Evidenc
     return Evidence(f"{resource_type}?patient={patient_id}", count, None, s.as_of.isoformat(), note)
 
 
+# Why build_record left out a resource that is this patient's (not one whose subject names
+# someone else, nobody, or cannot be matched: those are not this patient's data, and never
+# change a result).
+_UNREAD_OWN = ("appears twice with different content", "unreadable (", "the resource has no id")
+
+
+def unusable(s: Screening, resource_type: str) -> list[tuple[str, str]]:
+    """Resources of `resource_type` (any medication type, for "MedicationRequest") of this
+    patient that were on record but could not be used (two versions that disagree, a parser
+    failure, no id): any of them may be the one a rule looks for."""
+    types = MEDICATION_TYPES if resource_type == "MedicationRequest" else {resource_type}
+    return [
+        (ref, why)
+        for ref, why in s.record.skipped
+        if ref.split("/", 1)[0] in types and why.startswith(_UNREAD_OWN)
+    ]
+
+
+def unusable_outcome(label: str, skipped: list[tuple[str, str]]) -> Outcome:
+    ref, why = skipped[0]
+    more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+    return Outcome(
+        UNKNOWN,
+        f"{label}: {ref} could not be used ({why}){more}; it may be the one looked for",
+        tuple(Evidence(r, None, None, None, f"not used: {w}") for r, w in skipped),
+    )
+
+
 def absent(
     s: Screening,
     absence: str,
@@ -146,8 +175,11 @@ def absent(
     noun: str,
 ) -> Outcome:
     """The outcome of a presence rule that found nothing: a clear only where the definition
-    accepts the record's silence (`absence: not_met`), otherwise unknown."""
+    accepts the record's silence (`absence: not_met`) and nothing of the kind was left
+    unread, otherwise unknown."""
     plural = noun if count == 1 else f"{noun}s"
+    if absence == "not_met" and (skipped := unusable(s, resource_type)):
+        return unusable_outcome(f"No {what} among {count} {plural} reviewed", skipped)
     if absence == "not_met":
         return Outcome(
             NOT_MET,

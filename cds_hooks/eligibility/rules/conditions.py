@@ -29,6 +29,8 @@ from cds_hooks.eligibility.rules.base import (
     obs_evidence,
     plain_value,
     unreadable,
+    unusable,
+    unusable_outcome,
 )
 from cds_hooks.eligibility.rules.registry import rule
 from cds_hooks.eligibility.values import NEGATED_TEXT, OP_TEXT, compare, fmt
@@ -155,6 +157,8 @@ def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
         uncoded = _uncoded(s, (*p.confirmed_code_sets, *p.disease_code_sets))
         if uncoded:
             return _uncoded_outcome(p.label, uncoded, "it may be the diagnosis looked for")
+        if skipped := unusable(s, "Condition"):
+            return unusable_outcome(p.label, skipped)
         text = p.absent_reason
         return Outcome(
             NOT_MET,

@@ -16,6 +16,8 @@ from cds_hooks.eligibility.rules.base import (
     lower_first,
     not_read,
     unreadable,
+    unusable,
+    unusable_outcome,
 )
 from cds_hooks.eligibility.rules.registry import rule
 from cds_hooks.trials.params import (
@@ -198,6 +200,8 @@ def _no_active_medication(p: NoActiveMedication, s: Screening, window: Window) -
             _unread_medication(unresolved[0]),
             tuple(_evidence(m) for m in unresolved),
         )
+    if skipped := unusable(s, "MedicationRequest"):
+        return unusable_outcome(f"No active {p.label} among those read", skipped)
     patient_id = s.record.patient.ref.split("/", 1)[1]
     evidence = (
         Evidence(
