@@ -159,14 +159,18 @@ class ConditionPresent(RuleParams):
 
 
 class Histology(RuleParams):
-    """The histology recorded on the primary diagnosis or a final pathology report: met when
-    it is in the sets, not_met when a histology is recorded and none is in the sets."""
+    """The histology recorded on the primary diagnosis, a final pathology report or a final
+    pathology Observation (`pathology_code_sets`, value: the morphology): met when it is in
+    the sets, not_met when a histology is recorded and none is in the sets. A report's
+    conclusion counts as a histology only when coded in ICD-O-3 or in the sets: a CT's
+    "normal" is no histology."""
 
     READS_ALSO = ("DiagnosticReport",)
     type: Literal["histology"]
     label: Label
     histology_code_sets: list[CodeSetName] = reads("values", min_length=1)
     disease_code_sets: list[CodeSetName] = reads("Condition", min_length=1)
+    pathology_code_sets: list[CodeSetName] = reads("Observation", default=[])
 
 
 class DistinctCount(RuleParams):

@@ -266,6 +266,46 @@ def test_histology_paths() -> None:
     assert run(SIGNET, rec(unavailable={"Condition": "down"})).status == "unknown"
 
 
+def test_a_report_conclusion_that_is_no_histology_decides_nothing() -> None:
+    # A chest CT concluding "normal" (SNOMED 17621005) records no histology at all.
+    ct = DiagnosticReportFact(
+        "DiagnosticReport/ct",
+        frozenset(),
+        "final",
+        day(10),
+        "Normal",
+        frozenset({(SNOMED, "17621005")}),
+    )
+    result = run(SIGNET, rec(conditions=(cond(RECTAL),), reports=(ct,)))
+    assert result.status == "unknown"
+    assert "no histology recorded" in result.reason
+    # An ICD-O-3 conclusion is one, whatever it says.
+    adeno = DiagnosticReportFact(
+        "DiagnosticReport/path",
+        frozenset(),
+        "final",
+        day(10),
+        "Adenocarcinoma",
+        frozenset({(ICDO3, "8140/3")}),
+    )
+    assert run(SIGNET, rec(conditions=(cond(RECTAL),), reports=(adeno,))).status == "not_met"
+
+
+def test_histology_from_a_pathology_observation() -> None:
+    rule = {**SIGNET, "pathology_code_sets": ["pathology_histology_observation"]}
+    signet = obs((LOINC, "59847-4"), days=10, coded=(ICDO3, "8490/3"))
+    met = run(rule, rec(signet, conditions=(cond(RECTAL),)))
+    assert met.status == "met"
+    assert met.evidence[0].reference == signet.ref
+    adeno = obs((LOINC, "59847-4"), days=10, coded=(ICDO3, "8140/3"))
+    assert run(rule, rec(adeno, conditions=(cond(RECTAL),))).status == "not_met"
+    # Preliminary pathology decides nothing.
+    draft = obs((LOINC, "59847-4"), days=10, coded=(ICDO3, "8490/3"), status="preliminary")
+    assert run(rule, rec(draft, conditions=(cond(RECTAL),))).status == "unknown"
+    # Without the parameter the Observation is not read.
+    assert run(SIGNET, rec(signet, conditions=(cond(RECTAL),))).status == "unknown"
+
+
 def test_signet_ring_is_not_in_the_adenocarcinoma_set() -> None:
     assert not TERMINOLOGY.code_set("adenocarcinoma_histology").matches({(ICDO3, "8490/3")})
     assert TERMINOLOGY.code_set("signet_ring_histology").matches({(ICDO3, "8490/3")})

@@ -41,7 +41,7 @@ from cds_hooks.trials.params import (
     Histology,
     Oligometastases,
 )
-from fhir_mappings.facts import Code, ConditionFact, DiagnosticReportFact, ObservationFact
+from fhir_mappings.facts import ICDO3, Code, ConditionFact, DiagnosticReportFact, ObservationFact
 from fhir_mappings.terminology import CodeSet
 
 # How a reason names the marker, so a reviewer can find it in the record.
@@ -401,17 +401,29 @@ def histology(p: Histology, s: Screening, window: Window) -> Outcome:
     for c in primaries:
         if c.histology:
             recorded.append((c.ref, day(c), c.histology, cond_evidence(c, "histology")))
+
+    def histologic(codes: frozenset[Code]) -> frozenset[Code]:
+        return frozenset(
+            c for c in codes if c[0] == ICDO3 or any(cs.matches_code(c) for cs in sets)
+        )
+
     if s.unavailable("DiagnosticReport") is None:
         for r in s.record.reports:
-            if r.status in FINAL_REPORT_STATUSES and r.date and r.conclusion_codes:
+            codes = histologic(r.conclusion_codes)
+            if r.status in FINAL_REPORT_STATUSES and r.date and codes:
                 recorded.append(
                     (
                         r.ref,
                         day(r),
-                        r.conclusion_codes,
+                        codes,
                         Evidence(r.ref, r.conclusion, None, day(r), "pathology conclusion"),
                     )
                 )
+    for name in p.pathology_code_sets:
+        for o in s.observations.get(name, ()):
+            codes = histologic(o.value.codes)
+            if o.status in COUNTED_OBSERVATION_STATUSES and o.date and o.problem is None and codes:
+                recorded.append((o.ref, day(o), codes, obs_evidence(o, note="pathology finding")))
     hits = [x for x in recorded if any(cs.matches(x[2]) for cs in sets)]
     if hits:
         ref, when, _, ev = hits[0]
