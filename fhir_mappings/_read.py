@@ -59,6 +59,9 @@ _CANONICAL_SYSTEMS = {
     "urn:oid:2.16.840.1.113883.6.90": "http://hl7.org/fhir/sid/icd-10-cm",
     "urn:oid:2.16.840.1.113883.6.3": "http://hl7.org/fhir/sid/icd-10",
     "urn:oid:2.16.840.1.113883.6.73": "http://www.whocc.no/atc",
+    # The German ATC edition (BfArM, formerly DIMDI) keeps the WHO codes.
+    "http://fhir.de/CodeSystem/bfarm/atc": "http://www.whocc.no/atc",
+    "http://fhir.de/CodeSystem/dimdi/atc": "http://www.whocc.no/atc",
     "urn:oid:2.16.840.1.113883.6.8": "http://unitsofmeasure.org",
     # ICD-O-3 (histology/behaviour), as CDA-derived oncology feeds send it.
     "urn:oid:2.16.840.1.113883.6.43.1": "http://terminology.hl7.org/CodeSystem/icd-o-3",

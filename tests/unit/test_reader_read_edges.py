@@ -75,6 +75,8 @@ def test_as_dict_and_as_list() -> None:
         ("urn:oid:2.16.840.1.113883.6.73", ATC),
         ("urn:oid:2.16.840.1.113883.6.8", UCUM),
         ("urn:oid:2.16.840.1.113883.6.43.1", "http://terminology.hl7.org/CodeSystem/icd-o-3"),
+        ("http://fhir.de/CodeSystem/bfarm/atc", ATC),
+        ("http://fhir.de/CodeSystem/dimdi/atc", ATC),
         (LOINC, LOINC),
         ("http://example.org/local", "http://example.org/local"),
         ("URN:OID:2.16.840.1.113883.6.1", "URN:OID:2.16.840.1.113883.6.1"),

@@ -120,6 +120,8 @@ def test_molar_mass_is_used_only_across_mass_and_substance() -> None:
         ("seconds", "s"),
         ("mL/min/1.73 m2", "mL/min/{1.73_m2}"),
         ("%", "%"),
+        ("mmHg", "mm[Hg]"),  # blood pressure as most monitors and EHRs write it
+        ("mm Hg", "mm[Hg]"),
     ],
 )
 def test_normalize_aliases_and_folding(text: str, ucum: str) -> None:
