@@ -124,6 +124,29 @@ def test_a_negated_statement_needs_a_person() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tumour from 4 to 9 cm from the anal verge.",
+        "Tumour 6-12 cm from the anal verge.",
+        "Tumour 4 cm – 9 cm from the anal verge.",
+        "Lower border 10 cm or more from the anal verge.",
+        "Lower border 5 cm and above from the anal verge.",
+    ],
+)
+def test_a_range_is_not_one_distance(text: str) -> None:
+    report = mri(text)
+    result = screen(reports=(report,))
+    assert result.status == "unknown"
+    assert result.reason == (
+        f"Distance from the anal verge: report {report.ref} conclusion is a range, not one "
+        "distance; needs reading by a person"
+    )
+    assert result.evidence == (Evidence(report.ref, text, None, day(20).isoformat(), "range text"),)
+    # A size before the distance is no range: "a 3 cm mass 8 cm from" reads 8 cm.
+    assert screen(reports=(mri("A 3 cm mass 8 cm from the anal verge."),)).status == "met"
+
+
 def test_which_reports_count() -> None:
     text = "Tumour 6 cm from the anal verge."
     assert screen(reports=(mri(text, days=90),)).status == "met"

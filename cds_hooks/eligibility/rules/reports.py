@@ -76,14 +76,29 @@ class TextLength:
         return f"{self.comparator or ''}{fmt(self.value)} {self.unit}"
 
 
-def lengths_in(text: str, anchor: str) -> list[TextLength] | None:
-    """Lengths stated before `anchor` in free text; None when a statement is negated
-    ("no tumour within 10 cm of the anal verge"), which text matching cannot read."""
+# A number that is the end of a range ("4 to 9 cm", "6-12 cm") or opens one ("10 cm or
+# more"): one number of it cannot stand for the distance.
+_RANGE_BEFORE = re.compile(rf"{_NUMBER}\s*(?:cm|mm)?\s*(?:-|–|—|to|bis)\s*$", re.IGNORECASE)
+_RANGE_AFTER = re.compile(
+    r"^\s*(?:or\s+(?:more|less|greater|above|below|over|under|further|closer)|and\s+(?:more|"
+    r"above|over|beyond|less|below)|\+|plus)\b",
+    re.IGNORECASE,
+)
+
+
+def lengths_in(text: str, anchor: str) -> list[TextLength] | str:
+    """Lengths stated before `anchor` in free text; what the text is instead when a
+    statement is negated ("no tumour within 10 cm of the anal verge") or gives a range ("4
+    to 9 cm", "10 cm or more"), which text matching cannot read as one distance."""
     found: list[TextLength] = []
     for match in _pattern(anchor).finditer(text):
         clause_start = max(text.rfind(c, 0, match.start()) for c in ".;\n") + 1
         if _NEGATION.search(text, clause_start, match.end()):
-            return None
+            return "negated"
+        if _RANGE_BEFORE.search(text, clause_start, match.start(3)) or _RANGE_AFTER.match(
+            text[match.end(4) :]
+        ):
+            return "range"
         word, symbol, number, unit = match.groups()
         qualifier = " ".join((word or symbol or "").lower().split())
         comparator = _QUALIFIER_COMPARATOR.get(qualifier, qualifier or None)
@@ -136,12 +151,12 @@ def report_number(p: ReportNumber, s: Screening, window: Window) -> Outcome:
         ):
             continue
         found = lengths_in(report.conclusion, p.anchor)
-        if found is None:
+        if isinstance(found, str):
+            what = "a negated statement" if found == "negated" else "a range, not one distance"
             return Outcome(
                 UNKNOWN,
-                f"{label}: report {report.ref} conclusion is a negated statement; "
-                "needs reading by a person",
-                (Evidence(report.ref, report.conclusion, None, day(report), "negated text"),),
+                f"{label}: report {report.ref} conclusion is {what}; needs reading by a person",
+                (Evidence(report.ref, report.conclusion, None, day(report), f"{found} text"),),
             )
         if not found:
             continue
