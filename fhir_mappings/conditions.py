@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from fhir_mappings._read import as_dict, as_list, codes_of, display_of, first_code, short_repr
-from fhir_mappings.dates import first_full_date
+from fhir_mappings.dates import first_full_date, parse_date
 from fhir_mappings.facts import SUSPECTED_VERIFICATION, Code, ConditionFact
 
 HISTOLOGY_EXTENSION = (
@@ -96,6 +98,7 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
     )
     if when is None and why is not None:
         problems.append(f"onset date {why}")
+    onset_span = _partial_onset(resource.get("onsetDateTime") or onset_period.get("start"), when)
     histology: set[Code] = set()
     for extension in as_list(resource.get("extension")):
         extension = as_dict(extension)
@@ -132,4 +135,20 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
         suspected=suspected,
         status_post="Z" in certainty,
         abated=None if clinical_status in ENDED_CLINICAL else _abatement(resource),
+        onset_span=onset_span,
     )
+
+
+def _partial_onset(onset: object, when: date | None) -> tuple[date, date] | None:
+    """The days a partial onset ("2025", "2025-06") covers, when `when` (the date read)
+    came from recordedDate instead; None when the onset was a full date or absent."""
+    parsed = parse_date(onset)
+    if when is None or parsed.value is None or parsed.precision not in ("year", "month"):
+        return None
+    start = parsed.value
+    if parsed.precision == "year":
+        end = date(start.year, 12, 31)
+    else:
+        end = date(start.year, start.month, calendar.monthrange(start.year, start.month)[1])
+    # recordedDate is no earlier than the diagnosis: the onset ends there at the latest.
+    return (start, min(end, when))

@@ -105,6 +105,10 @@ class ObservationFact:
 SUSPECTED_VERIFICATION = frozenset({"provisional", "differential", "unconfirmed"})
 
 
+# `date` as a type, for classes with a field of that name.
+Day = date
+
+
 @dataclass(frozen=True, slots=True)
 class ConditionFact:
     ref: str
@@ -130,6 +134,10 @@ class ConditionFact:
     # not say the condition is over: an abated condition may be gone, whatever the status
     # (FHIR requires inactive, resolved or remission then; not every EHR keeps to it).
     abated: str | None = None
+    # When onset[x] was only partial ("2025", "2025-06") and `date` is the recordedDate
+    # that stood in: the first and last day the onset can be. The event may be older than
+    # `date`, so a question about when it happened cannot be answered from `date` alone.
+    onset_span: tuple[Day, Day] | None = None
 
 
 @dataclass(frozen=True, slots=True)

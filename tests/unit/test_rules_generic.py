@@ -6,6 +6,7 @@ definition validated like a real one (see test_engine_rules.run).
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Any
 
@@ -741,3 +742,36 @@ def test_attestation_scope_any_and_trial() -> None:
     anyone = {**rule, "scope": "any"}
     del anyone["study_component"]
     assert run(anyone, rec(signed(None)), registry="NCT1", lookback=365).status == "met"
+
+
+def _partial(onset_span: tuple[int, int], recorded_days_ago: int) -> ConditionFact:
+    """An MI whose onset is known only between `onset_span` days ago (older, newer), read
+    through a recordedDate `recorded_days_ago` days ago."""
+    older, newer = onset_span
+    return dataclasses.replace(
+        cond((SNOMED, "22298006"), days=recorded_days_ago), onset_span=(day(older), day(newer))
+    )
+
+
+MI_WITHIN = {
+    "type": "condition",
+    "label": "Myocardial infarction in the last 6 months",
+    "code_sets": ["myocardial_infarction_dx"],
+    "active_only": False,
+    "within_days": 183,
+    "absence": "not_met",
+}
+
+
+def test_a_partial_onset_is_not_dated_by_its_recorded_date() -> None:
+    # Onset "2025" (365 to 0 days ago, say), recorded 50 days ago: inside or before the
+    # 183-day window cannot be told.
+    across = run(MI_WITHIN, rec(conditions=(_partial((400, 60), 50),)))
+    assert across.status == "unknown"
+    assert "whether it lies inside the 183-day window cannot be told" in across.reason
+    # Wholly inside the window: counts; wholly before it: history.
+    assert run(MI_WITHIN, rec(conditions=(_partial((100, 60), 50),))).status == "met"
+    assert run(MI_WITHIN, rec(conditions=(_partial((500, 300), 50),))).status == "not_met"
+    # A question about the present (active, no within_days) is not about the onset.
+    active = {**MI_WITHIN, "active_only": True, "within_days": None}
+    assert run(active, rec(conditions=(_partial((400, 60), 50),)), lookback=90).status == "met"

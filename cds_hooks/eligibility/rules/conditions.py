@@ -298,6 +298,18 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
     suspected = [c for c in found if c.suspected]
     found = [c for c in found if not c.suspected]
     inside = [c for c in found if c.date is not None and span.contains(c.date)]
+    straddling: list[ConditionFact] = []
+    if p.within_days is not None or not p.active_only:
+        # Asked when it happened: a partial onset ("2025") read through a later recordedDate
+        # may lie before the window. Wholly inside it counts, wholly before it is history,
+        # across its start it cannot be told.
+        timed = []
+        for c in inside:
+            if c.onset_span is None or c.onset_span[0] >= span.start:
+                timed.append(c)
+            elif c.onset_span[1] >= span.start:
+                straddling.append(c)
+        inside = timed
     if inside:
         best = inside[0]
         state = f", {best.clinical_status}" if best.clinical_status else ""
@@ -305,6 +317,15 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
             MET,
             f"{p.label}: {best.display or 'condition'} on {day(best)}{state}",
             (cond_evidence(best),),
+        )
+    if straddling:
+        c = straddling[0]
+        first, last = c.onset_span or (None, None)
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {c.display or c.ref} with onset only as {first}–{last} (recorded "
+            f"{day(c)}): whether it lies inside the {days}-day window cannot be told",
+            tuple(cond_evidence(x, "partial onset date") for x in straddling),
         )
     # An older broad code is history, like an older match, unless the rule asks what is
     # present now (then, still active, it may be the condition looked for).
