@@ -178,3 +178,13 @@ def test_each_path_cites_what_decided_it() -> None:
         preg(declined, gender="male").evidence
     )
     assert [e.reference for e in preg(declined, gender="male").evidence] == [declined.ref]
+
+
+def test_a_preliminary_test_that_does_not_count_yet_is_named() -> None:
+    draft = obs(HCG_URINE, coded=POSITIVE, days=3, status="preliminary")
+    result = preg(draft, agreed())
+    assert result.status == "unknown"
+    assert result.reason.startswith(
+        "No pregnancy test in the last 7 days and no post-menopausal status on record; "
+        f"a preliminary result on {day(3)} ({draft.ref}) does not count; "
+    )

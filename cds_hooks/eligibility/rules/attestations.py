@@ -110,9 +110,15 @@ def _pregnancy(p: PregnancyContraception, s: Screening) -> Outcome:
     pregnant, not_pregnant = s.code_set(p.pregnant_values), s.code_set(p.not_pregnant_values)
     results: list[tuple[ObservationFact, Status]] = []  # status of "not pregnant"
     conflicting: list[ObservationFact] = []  # value and interpretation disagree
+    # Why a search found nothing that counts, when it found something ("a preliminary
+    # result on ... does not count"): the person confirming must see it.
+    held_back: list[str] = []
     for name in (p.pregnancy_test, p.pregnancy_status):
-        fact = s.latest_single(name, test_window).fact
+        candidate = s.latest_single(name, test_window)
+        fact = candidate.fact
         if fact is None:
+            if "; " in candidate.reason:
+                held_back.append(candidate.reason.split("; ", 1)[1])
             continue
         codes = fact.value.codes | fact.interpretation
         says_pregnant = positive.matches(codes) or pregnant.matches(codes)
@@ -171,7 +177,8 @@ def _pregnancy(p: PregnancyContraception, s: Screening) -> Outcome:
     return Outcome(
         UNKNOWN,
         f"No pregnancy test in the last {test_window.days} days and no "
-        "post-menopausal status on record",
+        "post-menopausal status on record"
+        + "".join(f"; {why}" for why in dict.fromkeys(held_back)),
     )
 
 
