@@ -101,7 +101,14 @@ def _kept_type(resource_type: Any) -> bool:
     return type(resource_type) is str and resource_type in _KEPT_TYPES
 
 
-def _deduplicate(resources: list[Resource], skipped: list[tuple[str, str]]) -> list[Resource]:
+_TWICE = "appears twice with different content; cannot tell which is current"
+
+
+def _deduplicate(
+    resources: list[Resource],
+    skipped: list[tuple[str, str]],
+    versions: dict[str, list[Resource]],
+) -> list[Resource]:
     """One resource per Type/id. Paged searches and merged prefetch keys can repeat a
     resource; identical copies collapse silently (no information is lost). Different
     versions keep the newer (meta.lastUpdated, else a numeric meta.versionId); when that
@@ -141,8 +148,9 @@ def _deduplicate(resources: list[Resource], skipped: list[tuple[str, str]]) -> l
                     "the Patient resource appears twice with different content "
                     "and no way to tell which is current"
                 )
-            skipped.append(
-                (ref, "appears twice with different content; cannot tell which is current")
+            skipped.append((ref, _TWICE))
+            versions.setdefault(ref, []).extend(
+                r for r in resources if _id(r) == rid and r.get("resourceType") == resource_type
             )
             continue
         result.append(kept[ref])
@@ -207,10 +215,18 @@ def build_record(
         given = [
             r for r in given if r.get("resourceType") != "Observation" or observations_read.reads(r)
         ]
-    given = _deduplicate(given, skipped)
+    versions: dict[str, list[Resource]] = {}
+    given = _deduplicate(given, skipped, versions)
     patient = parse_patient(next(r for r in given if r.get("resourceType") == "Patient"))
     patient_id = patient.ref.split("/", 1)[1]
     owner = SubjectMatcher(patient_id, fhir_base=fhir_base, patient_urls=patient_urls)
+    # Two disagreeing versions none of which is this patient's are someone else's data (or
+    # nobody's), not this patient's unreadable record: say why by their subject.
+    for i, (twice_ref, reason) in enumerate(skipped):
+        if reason == _TWICE and twice_ref in versions:
+            reasons = [owner.why_not_own(r) for r in versions[twice_ref]]
+            if all(r is not None for r in reasons):
+                skipped[i] = (twice_ref, str(reasons[0]))
     medications_by_ref: dict[str, Resource] = {}
     for resource in given:
         if resource.get("resourceType") == "Medication" and (rid := _id(resource)):

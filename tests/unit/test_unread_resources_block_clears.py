@@ -56,3 +56,18 @@ def test_a_medication_in_two_disagreeing_versions_blocks_no_active_medication() 
     after = _screen("likely_eligible", "scrt-capeox-serplulimab-rectal", "anticoagulants", versions)
     assert after.status == "unknown"
     assert "MedicationRequest/rx-twice could not be used" in after.reason
+
+
+def test_two_versions_of_someone_elses_resource_block_nothing() -> None:
+    stray = added_condition("someone-else", ICD10CM, "C78.7")
+    versions = _two_versions(stray, clinicalStatus={"coding": [{"code": "resolved"}]})
+    result = _screen("torch_e2_candidate", "torch-e2", "no_distant_metastasis", versions)
+    assert result.status == "met"
+    resources = resources_from_bundle(
+        json.loads((PATIENTS / "torch_e2_candidate" / "bundle.json").read_text())
+    )
+    record = build_record([*resources, *versions])
+    assert (
+        "Condition/added-condition",
+        "belongs to Patient/someone-else, not Patient/torch-candidate",
+    ) in record.skipped
