@@ -426,8 +426,13 @@ class AnyOf(RuleParams):
 
 
 class FirstDecided(RuleParams):
+    """Routes in order of preference; the first that decides wins. With `newest`, the
+    decided route with the newest dated evidence wins instead (a direct ANC and one derived
+    from a later blood count: the later measurement is the patient's current value)."""
+
     type: Literal["first_decided"]
     rules: list[Rule] = Field(min_length=1)
+    newest: bool = False
 
     def children(self) -> tuple[RuleParams, ...]:
         return tuple(self.rules)

@@ -775,3 +775,31 @@ def test_a_partial_onset_is_not_dated_by_its_recorded_date() -> None:
     # A question about the present (active, no within_days) is not about the onset.
     active = {**MI_WITHIN, "active_only": True, "within_days": None}
     assert run(active, rec(conditions=(_partial((400, 60), 50),)), lookback=90).status == "met"
+
+
+ANC_DIRECT = {
+    "type": "lab_threshold",
+    "label": "ANC",
+    "code_set": "anc",
+    "op": ">=",
+    "value": 1.5,
+    "unit": "10*9/L",
+}
+
+
+def test_first_decided_newest_lets_the_later_measurement_decide() -> None:
+    newest = {"type": "first_decided", "newest": True, "rules": [ANC_DIRECT, DERIVED_ANC]}
+    in_order = {"type": "first_decided", "rules": [ANC_DIRECT, DERIVED_ANC]}
+    direct_older = obs((LOINC, "751-8"), q=3.2, unit="10*9/L", days=10)
+    # A later blood count: WBC 2.0 × 40 % = 0.8.
+    later_cbc = (obs(WBC, q=2.0, unit="10*9/L", days=2), obs(NEUT, q=40, unit="%", days=2))
+    record = rec(direct_older, *later_cbc)
+    result = run(newest, record, lookback=28)
+    assert result.status == "not_met"
+    assert "0.8" in result.reason
+    assert run(in_order, record, lookback=28).status == "met"  # preference order, as before
+    # The direct ANC newer than the count: it decides.
+    direct_newer = obs((LOINC, "751-8"), q=3.2, unit="10*9/L", days=1)
+    assert run(newest, rec(direct_newer, *later_cbc), lookback=28).status == "met"
+    # Only one route decides: that one.
+    assert run(newest, rec(*later_cbc), lookback=28).status == "not_met"

@@ -53,12 +53,22 @@ def first_decided(p: FirstDecided, s: Screening, window: Window) -> Outcome:
     is one, decides over the Cockcroft-Gault estimate.
     """
     outcomes = []
+    decided: list[Outcome] = []
     for child in p.rules:
         outcome = evaluate(child, s, window)
         if outcome.status != UNKNOWN:
-            return outcome
+            if not p.newest:
+                return outcome
+            decided.append(outcome)
         outcomes.append(outcome)
+    if decided:
+        # max() keeps the first of equals: on the same day, the order of preference holds.
+        return max(decided, key=_newest_evidence)
     return join(UNKNOWN, outcomes)
+
+
+def _newest_evidence(outcome: Outcome) -> str:
+    return max((e.date for e in outcome.evidence if e.date), default="")
 
 
 def when(p: When, s: Screening, window: Window) -> Outcome:
