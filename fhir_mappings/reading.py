@@ -146,7 +146,10 @@ def _outside(
     ):
         return "sign"
     if limits.unit in _DIMENSIONLESS:
-        if unit is not None and normalize_unit(unit) not in (*_DIMENSIONLESS, None):
+        ucum = normalize_unit(unit)
+        # A unit the analyte treats as its scale's own (KPS sent in "%") is checked on it.
+        ucum = code_set.unit_equivalents.get(ucum, ucum) if ucum is not None else None
+        if unit is not None and ucum not in (*_DIMENSIONLESS, None):
             return None  # another unit: the engine refuses it as not convertible
         canonical = number
     else:

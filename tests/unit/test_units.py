@@ -80,6 +80,13 @@ def test_normalize_unit() -> None:
         (1500, "cells/mm3", "10*9/L", 1.5, None),
         (250, "x10^9/L", "10*9/L", 250, None),
         (250, "G/L", "10*9/L", 250, None),  # French labs: giga per litre, not gauss
+        (7.2, "Tsd/µl", "10*9/L", 7.2, None),  # German labs: "Tausend" per microlitre
+        (250, "Tsd./µL", "10*9/L", 250, None),
+        (4.5, "T/L", "10*12/L", 4.5, None),  # tera per litre, not tesla
+        (4.5, "Mio/µl", "10*12/L", 4.5, None),  # German "Millionen" per microlitre
+        (6.1, "Mrd/l", "10*9/L", 6.1, None),  # German "Milliarden" per litre
+        (3.0, "x10(9)/L", "10*9/L", 3.0, None),
+        (70, "in", "cm", 177.8, None),
         (3000, "10*6/L", "10*9/L", 3, None),
         (0.5, "min", "s", 30, None),
         (42, "sec", "s", 42, None),
