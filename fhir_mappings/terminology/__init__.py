@@ -363,12 +363,14 @@ def _code_set(path: Path, name: str, raw: Mapping[str, Any]) -> CodeSet:
             )
         answers[key] = value
     answer_codes = frozenset(_code(c) for c in raw.get("answer_codes", []))
-    by_value = {code: (system, code) for system, code in answer_codes}
+    # A free-text answer names one of the coded answers, or a numeric one ("ECOG 1").
+    by_value = {code: (system, code) for system, code in (*answers, *answer_codes)}
     text_answers: dict[str, Code] = {}
     for text, value in raw.get("text_answers", {}).items():
         if value not in by_value:
             raise TerminologyError(
-                f"{path}: /code_sets/{name}/text_answers/{text}: {value} is not in answer_codes"
+                f"{path}: /code_sets/{name}/text_answers/{text}: {value} is not in "
+                "answer_codes or answers"
             )
         text_answers[" ".join(text.lower().split())] = by_value[value]
     plausible_raw = raw.get("plausible")

@@ -1,0 +1,81 @@
+"""ECOG and Karnofsky written as text, as flowsheets and German oncology systems send them
+("ECOG 1", "ECOG PS 2", "Grade 1", "KPS 80%", a CodeableConcept with only text "1"): read
+as the scale's coded answer. A range ("0-1") or a sentence is not guessed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cds_hooks.eligibility.results import MET, NOT_MET, UNKNOWN
+from fhir_mappings.bundle import resources_from_bundle
+from fhir_mappings.record import build_record
+from tests.unit.screen_edits import AS_OF, ENGINE, PATIENTS
+
+
+def with_value(fixture: str, trial: str, criterion: str, loinc: str, value: dict[str, Any]) -> str:
+    bundle = json.loads((PATIENTS / fixture / "bundle.json").read_text())
+    resources = resources_from_bundle(bundle)
+    found = [
+        r
+        for r in resources
+        if r["resourceType"] == "Observation"
+        and any(c.get("code") == loinc for c in r["code"]["coding"])
+    ]
+    assert len(found) == 1
+    for key in [k for k in found[0] if k.startswith("value")]:
+        del found[0][key]
+    found[0].update(value)
+    record = build_record(resources, observations_read=ENGINE.observations_read)
+    return ENGINE.screen(record, AS_OF, [trial]).trials[0].criterion(criterion).status
+
+
+def ecog(value: dict[str, Any]) -> str:
+    # The first trial's "ECOG 0-1".
+    return with_value("likely_eligible", "scrt-capeox-serplulimab-rectal", "ecog", "89247-1", value)
+
+
+def kps(value: dict[str, Any]) -> str:
+    return with_value("torch_e2_candidate", "torch-e2", "kps", "89243-0", value)
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("ECOG 1", MET),
+        ("ecog ps 0", MET),
+        ("ECOG PS: 1", MET),
+        ("Grade 1", MET),
+        ("ECOG 2", NOT_MET),
+        ("ECOG PS 3", NOT_MET),
+        ("0-1", UNKNOWN),  # a range: which one cannot be told
+        ("1 - Restricted in physically strenuous activity", UNKNOWN),
+        ("ECOG 6", UNKNOWN),  # not on the scale
+    ],
+)
+def test_ecog_as_text(text: str, status: str) -> None:
+    assert ecog({"valueString": text}) == status
+
+
+def test_ecog_as_a_codeable_concept_with_only_text() -> None:
+    assert ecog({"valueCodeableConcept": {"text": "1"}}) == MET
+    assert ecog({"valueCodeableConcept": {"text": "3"}}) == NOT_MET
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("KPS 80%", MET),
+        ("Karnofsky 70", MET),
+        ("kps: 60%", NOT_MET),
+        ("KPS 60-70", UNKNOWN),
+    ],
+)
+def test_karnofsky_as_text(text: str, status: str) -> None:
+    assert kps({"valueString": text}) == status
+
+
+def test_karnofsky_as_a_codeable_concept_with_only_text() -> None:
+    assert kps({"valueCodeableConcept": {"text": "90"}}) == MET
