@@ -181,8 +181,16 @@ def quantity(raw: Any) -> Quantity | None:
         return None
     raw = as_dict(raw)
     value = raw.get("value")
+    if type(value) is str and _DECIMAL.fullmatch(value) and math.isfinite(float(value)):
+        # A decimal sent as a JSON string ("0.8"): invalid FHIR JSON, but only one number
+        # can be meant, and the string keeps the digits it was written with.
+        return Quantity(float(value), *_unit_and_comparator(raw), significant_digits(value))
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadValue(f"quantity value {value!r} is not a number")
+    return Quantity(float(value), *_unit_and_comparator(raw), significant_digits(value))
+
+
+def _unit_and_comparator(raw: dict[str, Any]) -> tuple[str | None, str | None]:
     unit: str | None = None
     code = raw.get("code")
     system = raw.get("system", UCUM)
@@ -193,7 +201,11 @@ def quantity(raw: Any) -> Quantity | None:
     comparator = raw.get("comparator")
     if comparator is not None and comparator not in _COMPARATORS:
         raise BadValue(f"quantity comparator {comparator!r} is not valid")
-    return Quantity(float(value), unit, comparator, significant_digits(value))
+    return unit, comparator
+
+
+# FHIR's decimal: no leading zeros, no "+", no bare ".5".
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 # Labs repeat the same few values ("3.0", 140): each is counted once per process. `typed`
@@ -216,10 +228,14 @@ def significant_digits(value: int | float | str) -> int | None:
 
 
 _COMPARATOR_TEXT = {"≤": "<=", "≥": ">=", "=<": "<=", "=>": ">="}
-# "1.1", "<0.3", "> 1000", "≤ 5 mg/dL": one number with an optional comparator and unit.
-# Thousands separators and decimal commas are refused: "1,200" could be 1.2 or 1200.
+# A decimal comma, as European systems write numbers ("0,8", "12,5"), but never one
+# followed by exactly three digits: "1,200" could be 1.2 or 1200 and is refused.
+_COMMA_DECIMAL = r",(?!\d{3}(?!\d))\d+"
+# "1.1", "<0.3", "> 1000", "≤ 5 mg/dL", "0,8 mg/dl": one number with an optional comparator
+# and unit.
 _NUMBER_TEXT = re.compile(
-    r"\s*(<=|>=|=<|=>|<|>|≤|≥)?\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"\s*(<=|>=|=<|=>|<|>|≤|≥)?\s*"
+    rf"([+-]?(?:\d+(?:\.\d*|{_COMMA_DECIMAL})?|\.\d+)(?:[eE][+-]?\d+)?)"
     r"\s*([A-Za-z%µμ/*\[\]{}.^0-9()_-]*[A-Za-z%µμ\]}])?\s*"
 )
 
@@ -230,6 +246,7 @@ def number_text(text: str) -> Quantity | None:
     if match is None:
         return None
     comparator, number, unit = match.groups()
+    number = number.replace(",", ".")
     value = float(number)
     if not math.isfinite(value):
         return None
@@ -239,7 +256,7 @@ def number_text(text: str) -> Quantity | None:
 
 # "3-17 umol/L", "3 - 17", "3.5–5.2 g/dL", "3 to 17 U/L": a low-high range.
 _RANGE_TEXT = re.compile(
-    r"\s*(\d+(?:\.\d+)?)\s*(?:-|–|—|to)\s*(\d+(?:\.\d+)?)\s*"
+    rf"\s*(\d+(?:\.\d+|{_COMMA_DECIMAL})?)\s*(?:-|–|—|to)\s*(\d+(?:\.\d+|{_COMMA_DECIMAL})?)\s*"
     r"([A-Za-z%µμ/*\[\]{}.^0-9()_-]*[A-Za-z%µμ\]}])?\s*"
 )
 
@@ -252,7 +269,9 @@ def range_text(text: str) -> tuple[Quantity | None, Quantity | None] | None:
     """
     match = _RANGE_TEXT.fullmatch(text)
     if match is not None:
-        low_text, high_text, unit = match.groups()
+        low_text, high_text, unit = (
+            g.replace(",", ".") if i < 2 and g else g for i, g in enumerate(match.groups())
+        )
         low, high = float(low_text), float(high_text)
         if low > high:
             return None

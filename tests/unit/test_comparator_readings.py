@@ -48,6 +48,11 @@ def observation(code: str, oid: str = "o1", **value: Any) -> dict[str, Any]:
         (".5", 0.5, None, None, 1),
         ("1e3 /uL", 1000.0, "/uL", None, 1),
         ("10*9/L", 10.0, "*9/L", None, 2),  # a number then unit text: read literally
+        # Decimal commas, as European systems write them: never followed by three digits.
+        ("0,8 mg/dl", 0.8, "mg/dl", None, 1),
+        ("12,50", 12.5, None, None, 4),
+        ("< 0,5", 0.5, None, "<", 1),
+        ("1,2345", 1.2345, None, None, 5),
     ],
 )
 def test_numbers_written_as_text(
@@ -59,7 +64,23 @@ def test_numbers_written_as_text(
     assert found.precision == digits
 
 
-@pytest.mark.parametrize("text", ["", "positive", "1,200", "1.2.3", "< >5", "5 <", "inf", "nan"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "positive",
+        "1,200",
+        "250,000",
+        "1,200.5",
+        "1.200,5",
+        "1,2,3",
+        "1.2.3",
+        "< >5",
+        "5 <",
+        "inf",
+        "nan",
+    ],
+)
 def test_text_that_is_not_one_number(text: str) -> None:
     assert number_text(text) is None
 
@@ -74,6 +95,8 @@ def test_text_that_is_not_one_number(text: str) -> None:
         ("≤ 40 U/L", None, Quantity(40, "U/L")),
         ("> 3.5 g/dL", Quantity(3.5, "g/dL"), None),
         (">=60", Quantity(60, None), None),
+        ("3,5-5,2 g/dl", Quantity(3.5, "g/dl"), Quantity(5.2, "g/dl")),
+        ("0,3 - 1,2 mg/dl", Quantity(0.3, "mg/dl"), Quantity(1.2, "mg/dl")),
     ],
 )
 def test_reference_ranges_written_as_text(
@@ -82,7 +105,7 @@ def test_reference_ranges_written_as_text(
     assert range_text(text) == (low, high)
 
 
-@pytest.mark.parametrize("text", ["17-3", "normal", "40 U/L", ""])
+@pytest.mark.parametrize("text", ["17-3", "normal", "40 U/L", "", "1,200-3,400"])
 def test_reference_range_text_that_is_no_range(text: str) -> None:
     assert range_text(text) is None
 

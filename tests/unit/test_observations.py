@@ -243,7 +243,9 @@ def test_partial_effective_date_is_a_problem_and_not_replaced_by_issued(
 @pytest.mark.parametrize(
     ("extra", "problem"),
     [
-        ({"valueQuantity": {"value": "3.2", "unit": "10^9/L"}}, "not a number"),
+        ({"valueQuantity": {"value": "about 3", "unit": "10^9/L"}}, "not a number"),
+        ({"valueQuantity": {"value": "3,2", "unit": "10^9/L"}}, "not a number"),
+        ({"valueQuantity": {"value": "1e999", "unit": "10^9/L"}}, "not a number"),
         ({"valueQuantity": {"value": True}}, "not a number"),
         ({"valueQuantity": {"unit": "10^9/L"}}, "not a number"),
         ({"valueQuantity": {"value": float("nan"), "code": "10*9/L"}}, "not a finite number"),
@@ -385,3 +387,16 @@ def test_choice_versus_alternatives() -> None:
     assert when == date(2026, 1, 5)
     assert why == "is not a full date ('2019', precision year)"
     assert first_full_date("2026-01-05", "junk") == (date(2026, 1, 5), None)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "digits"), [("3.2", 3.2, 2), ("3.20", 3.2, 3), ("-1", -1, 1)]
+)
+def test_a_quantity_value_sent_as_a_decimal_string_is_read(
+    text: str, value: float, digits: int
+) -> None:
+    # Invalid FHIR JSON some interfaces send; only one number can be meant.
+    fact = parse_observation(lab(valueQuantity={"value": text, "unit": "10^9/L"}))
+    assert fact.problem is None
+    assert fact.value.quantity is not None
+    assert (fact.value.quantity.value, fact.value.quantity.precision) == (value, digits)

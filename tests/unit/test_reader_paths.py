@@ -266,7 +266,7 @@ def test_observation_value_types(value: dict[str, Any], expected: ObservationVal
             {"valueCodeableConcept": {"coding": []}},
             "valueCodeableConcept has neither a coding nor text",
         ),
-        ({"valueQuantity": {"value": "12"}}, "quantity value '12' is not a number"),
+        ({"valueQuantity": {"value": "12 mg"}}, "quantity value '12 mg' is not a number"),
         ({"valueQuantity": {"value": True}}, "quantity value True is not a number"),
         ({"valueRange": {}}, "valueRange is not a value type eligibility reads"),
         ({"valuePeriod": {}}, "valuePeriod is not a value type eligibility reads"),
