@@ -8,7 +8,9 @@ A resource counts for a patient only when its reference resolves to that Patient
   Synthea-style convention that the urn's uuid is the Patient's id.
 Anything else is not this patient's: no subject, an identifier-only or display-only
 subject, another Patient, a Group, another server, another Bundle entry. One newer normal
-result without a subject must never make a patient look eligible.
+result without a subject must never make a patient look eligible. A subject that names
+nobody (`UNATTRIBUTED`) is told apart from one naming someone else: the engine lets the
+former keep open a criterion that silence would clear.
 """
 
 from __future__ import annotations
@@ -20,6 +22,17 @@ from urllib.parse import urlsplit
 from fhir_mappings._read import as_dict
 
 _SUBJECT_FIELDS = ("subject", "patient")
+# How `why_not_own` begins when it cannot tell whose data a resource is (as opposed to
+# knowing it is someone else's): such a resource, sent with this patient's data, may be
+# this patient's, so the engine lets it block a clear by absence.
+UNATTRIBUTED = (
+    "has no subject",
+    "subject is an identifier only",
+    "subject is a display name only",
+    "subject has no reference",
+    "subject is a contained resource",
+    "subject reference ",
+)
 
 
 def _strip_history(parts: list[str]) -> list[str]:

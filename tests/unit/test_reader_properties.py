@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,14 @@ LOINCS = [
     "29463-7",
     "2106-3",
 ]
-DETACHED_SUBJECTS = [
+# Subjects that name nobody in particular: such a resource may be this patient's.
+UNATTRIBUTED_SUBJECTS = [
     None,
     {"identifier": {"system": "urn:mrn", "value": "42"}},
     {"display": "Someone Else"},
+]
+# Subjects that name someone or something else.
+DETACHED_SUBJECTS = [
     {"reference": "Patient/someone-else"},
     {"reference": "urn:uuid:7d3f1a2b-0000-4000-8000-000000000001"},
     {"reference": "https://other.example.net/fhir/Patient/uscore-epic"},
@@ -84,7 +89,9 @@ DETACHED_SUBJECTS = [
 
 
 @st.composite
-def detached_resource(draw: st.DrawFn) -> dict[str, Any]:
+def detached_resource(
+    draw: st.DrawFn, subjects: Sequence[dict[str, Any] | None] = DETACHED_SUBJECTS
+) -> dict[str, Any]:
     kind = draw(
         st.sampled_from(["Observation", "Condition", "MedicationRequest", "DiagnosticReport"])
     )
@@ -140,7 +147,7 @@ def detached_resource(draw: st.DrawFn) -> dict[str, Any]:
             effectiveDateTime=day,
             conclusion=f"Tumour {draw(st.integers(1, 20))} cm from the anal verge.",
         )
-    subject = draw(st.sampled_from(DETACHED_SUBJECTS))
+    subject = draw(st.sampled_from(subjects))
     if subject is not None:
         resource["subject"] = subject
     return resource
@@ -161,6 +168,28 @@ def test_resources_not_attached_to_the_patient_never_change_a_result(
     assert {k: (v.status, v.reason) for k, v in after.items()} == {
         k: (v.status, v.reason) for k, v in before.items()
     }
+
+
+@given(
+    persona=st.sampled_from(PERSONAS),
+    extra=st.lists(detached_resource(UNATTRIBUTED_SUBJECTS), min_size=1, max_size=3),
+)
+@SETTINGS
+def test_resources_whose_subject_names_nobody_only_ever_reopen_a_result(
+    persona: str, extra: list[dict[str, Any]]
+) -> None:
+    # Never counted as this patient's evidence, but it may be this patient's: it can turn
+    # a decided criterion into unknown, never decide one or reverse it.
+    before = screen(BUNDLES[persona])
+    changed = BUNDLES[persona]
+    for resource in extra:
+        changed = with_resource(changed, resource)
+    after = screen(changed)
+    assert after.keys() == before.keys()
+    for key, result in after.items():
+        if result.status != before[key].status:
+            assert result.status == "unknown", key
+            assert "could not be used" in result.reason, key
 
 
 # (criterion, LOINC, code set) for numeric criteria with physiological limits.

@@ -16,6 +16,7 @@ from cds_hooks.eligibility.results import MET, NOT_MET, UNKNOWN, Evidence, Statu
 from cds_hooks.eligibility.values import Reading, fmt
 from fhir_mappings.facts import Code, ConditionFact, ObservationFact, ObservationValue
 from fhir_mappings.medications import MEDICATION_TYPES
+from fhir_mappings.subjects import UNATTRIBUTED
 from fhir_mappings.terminology import CodeSet
 
 __all__ = ["MET", "NOT_MET", "UNKNOWN", "Evidence", "Outcome", "Screening", "Status", "Window"]
@@ -141,13 +142,19 @@ def searched(s: Screening, resource_type: str, count: int, note: str) -> Evidenc
 # Why build_record left out a resource that is this patient's (not one whose subject names
 # someone else, nobody, or cannot be matched: those are not this patient's data, and never
 # change a result).
-_UNREAD_OWN = ("appears twice with different content", "unreadable (", "the resource has no id")
+_UNREAD_OWN = (
+    "appears twice with different content",
+    "unreadable (",
+    "the resource has no id",
+    *UNATTRIBUTED,
+)
 
 
 def unusable(s: Screening, resource_type: str) -> list[tuple[str, str]]:
     """Resources of `resource_type` (any medication type, for "MedicationRequest") of this
     patient that were on record but could not be used (two versions that disagree, a parser
-    failure, no id): any of them may be the one a rule looks for."""
+    failure, no id, a subject that names nobody: an identifier or a display only, none at
+    all): any of them may be the one a rule looks for."""
     types = MEDICATION_TYPES if resource_type == "MedicationRequest" else {resource_type}
     return [
         (ref, why)
