@@ -170,6 +170,9 @@ def test_age_in_months_and_bad_age_units() -> None:
         ("81693-4", "Loss of expression", "LA26198-4"),
         ("81695-9", "MSS", "LA14122-8"),
         ("81695-9", "MSI-High", "LA26203-2"),
+        ("81695-9", "Microsatellite stable (MSS)", "LA14122-8"),  # word and abbreviation
+        ("81695-9", "Microsatellite instability-high (MSI-H)", "LA26203-2"),
+        ("81695-9", "MSI-L (microsatellite instability-low)", "LA26202-4"),
         ("2106-3", "Negative", "LA6577-6"),
         ("2106-3", "Not detected", "LA6577-6"),
     ],
