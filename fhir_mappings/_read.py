@@ -269,9 +269,8 @@ def range_text(text: str) -> tuple[Quantity | None, Quantity | None] | None:
     """
     match = _RANGE_TEXT.fullmatch(text)
     if match is not None:
-        low_text, high_text, unit = (
-            g.replace(",", ".") if i < 2 and g else g for i, g in enumerate(match.groups())
-        )
+        low_text, high_text, unit = match.groups()
+        low_text, high_text = low_text.replace(",", "."), high_text.replace(",", ".")
         low, high = float(low_text), float(high_text)
         if low > high:
             return None

@@ -1,5 +1,5 @@
-"""Screen a fixture patient with one Condition added: a packaged definition's answer to a
-problem-list entry coded the way a real feed codes it."""
+"""Screen a fixture patient with one Condition added, or one Observation's value replaced: a
+packaged definition's answer to data coded or written the way a real feed sends it."""
 
 from __future__ import annotations
 
@@ -66,3 +66,23 @@ def screen_with(
         resources.append(added_condition(patient, system, code, onset))
     record = build_record(resources, observations_read=engine.observations_read)
     return engine.screen(record, AS_OF, [trial]).trials[0].criterion(criterion)
+
+
+def screen_with_value(
+    fixture: str, trial: str, criterion: str, loinc: str, value: dict[str, Any]
+) -> CriterionResult:
+    """`criterion` of `trial` for the fixture patient, with the value[x] of its one
+    Observation coded `loinc` replaced by `value` (which may add other fields too)."""
+    resources = resources_from_bundle(json.loads((PATIENTS / fixture / "bundle.json").read_text()))
+    found = [
+        r
+        for r in resources
+        if r["resourceType"] == "Observation"
+        and any(c.get("code") == loinc for c in r["code"]["coding"])
+    ]
+    assert len(found) == 1
+    for key in [k for k in found[0] if k.startswith("value")]:
+        del found[0][key]
+    found[0].update(value)
+    record = build_record(resources, observations_read=ENGINE.observations_read)
+    return ENGINE.screen(record, AS_OF, [trial]).trials[0].criterion(criterion)

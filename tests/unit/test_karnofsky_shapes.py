@@ -5,15 +5,12 @@ scale, or a number that contradicts its own coded answer, is unknown, never a sc
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from cds_hooks.eligibility.results import MET, NOT_MET, UNKNOWN
-from fhir_mappings.bundle import resources_from_bundle
-from fhir_mappings.record import build_record
-from tests.unit.screen_edits import AS_OF, ENGINE, PATIENTS
+from tests.unit.screen_edits import screen_with_value
 
 KPS_LOINC = "89243-0"
 LOINC = "http://loinc.org"
@@ -25,19 +22,7 @@ MII_KARNOFSKY = (
 
 def kps_result(value: dict[str, Any]) -> tuple[str, str]:
     """TORCH-E2's "KPS ≥ 70" for its candidate, with the KPS Observation's value replaced."""
-    bundle = json.loads((PATIENTS / "torch_e2_candidate" / "bundle.json").read_text())
-    resources = resources_from_bundle(bundle)
-    kps = [
-        r
-        for r in resources
-        if r["resourceType"] == "Observation"
-        and any(c.get("code") == KPS_LOINC for c in r["code"]["coding"])
-    ]
-    assert len(kps) == 1
-    del kps[0]["valueInteger"]
-    kps[0].update(value)
-    record = build_record(resources, observations_read=ENGINE.observations_read)
-    result = ENGINE.screen(record, AS_OF, ["torch-e2"]).trials[0].criterion("kps")
+    result = screen_with_value("torch_e2_candidate", "torch-e2", "kps", KPS_LOINC, value)
     return result.status, result.reason
 
 

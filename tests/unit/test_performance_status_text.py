@@ -4,41 +4,23 @@ as the scale's coded answer. A range ("0-1") or a sentence is not guessed."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from cds_hooks.eligibility.results import MET, NOT_MET, UNKNOWN
-from fhir_mappings.bundle import resources_from_bundle
-from fhir_mappings.record import build_record
-from tests.unit.screen_edits import AS_OF, ENGINE, PATIENTS
-
-
-def with_value(fixture: str, trial: str, criterion: str, loinc: str, value: dict[str, Any]) -> str:
-    bundle = json.loads((PATIENTS / fixture / "bundle.json").read_text())
-    resources = resources_from_bundle(bundle)
-    found = [
-        r
-        for r in resources
-        if r["resourceType"] == "Observation"
-        and any(c.get("code") == loinc for c in r["code"]["coding"])
-    ]
-    assert len(found) == 1
-    for key in [k for k in found[0] if k.startswith("value")]:
-        del found[0][key]
-    found[0].update(value)
-    record = build_record(resources, observations_read=ENGINE.observations_read)
-    return ENGINE.screen(record, AS_OF, [trial]).trials[0].criterion(criterion).status
+from tests.unit.screen_edits import screen_with_value
 
 
 def ecog(value: dict[str, Any]) -> str:
     # The first trial's "ECOG 0-1".
-    return with_value("likely_eligible", "scrt-capeox-serplulimab-rectal", "ecog", "89247-1", value)
+    return screen_with_value(
+        "likely_eligible", "scrt-capeox-serplulimab-rectal", "ecog", "89247-1", value
+    ).status
 
 
 def kps(value: dict[str, Any]) -> str:
-    return with_value("torch_e2_candidate", "torch-e2", "kps", "89243-0", value)
+    return screen_with_value("torch_e2_candidate", "torch-e2", "kps", "89243-0", value).status
 
 
 @pytest.mark.parametrize(

@@ -153,6 +153,16 @@ def detached_resource(
     return resource
 
 
+def screened_with(
+    persona: str, extra: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The persona's results before and after `extra` resources are added to its bundle."""
+    changed = BUNDLES[persona]
+    for resource in extra:
+        changed = with_resource(changed, resource)
+    return screen(BUNDLES[persona]), screen(changed)
+
+
 @given(
     persona=st.sampled_from(PERSONAS), extra=st.lists(detached_resource(), min_size=1, max_size=3)
 )
@@ -160,11 +170,7 @@ def detached_resource(
 def test_resources_not_attached_to_the_patient_never_change_a_result(
     persona: str, extra: list[dict[str, Any]]
 ) -> None:
-    before = screen(BUNDLES[persona])
-    changed = BUNDLES[persona]
-    for resource in extra:
-        changed = with_resource(changed, resource)
-    after = screen(changed)
+    before, after = screened_with(persona, extra)
     assert {k: (v.status, v.reason) for k, v in after.items()} == {
         k: (v.status, v.reason) for k, v in before.items()
     }
@@ -180,11 +186,7 @@ def test_resources_whose_subject_names_nobody_only_ever_reopen_a_result(
 ) -> None:
     # Never counted as this patient's evidence, but it may be this patient's: it can turn
     # a decided criterion into unknown, never decide one or reverse it.
-    before = screen(BUNDLES[persona])
-    changed = BUNDLES[persona]
-    for resource in extra:
-        changed = with_resource(changed, resource)
-    after = screen(changed)
+    before, after = screened_with(persona, extra)
     assert after.keys() == before.keys()
     for key, result in after.items():
         if result.status != before[key].status:
