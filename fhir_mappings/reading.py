@@ -23,7 +23,7 @@ from fhir_mappings.facts import (
     PatientFact,
     ReferenceRange,
 )
-from fhir_mappings.terminology import CodeSet, Plausible, Terminology
+from fhir_mappings.terminology import CodeSet, Plausible, Terminology, wording_words
 from fhir_mappings.units import UnitError, convert, normalize_unit
 
 DICOM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -76,12 +76,47 @@ def _modality(
     return next(iter(found), None)
 
 
+# Between an answer and its wording: "1 - Restricted ...", "ECOG 1: Restricted ...",
+# "1 = ...", "1 (Restricted ...)".
+_WORDING_SEPARATOR = re.compile(r"\s*[-–—:=(]\s*")
+
+
 def _answer_codes(value: ObservationValue, sets: tuple[CodeSet, ...]) -> frozenset[Code]:
     """Codes read from a text answer ("Retained", "MSS") of a value that has no codes."""
     if value.codes or value.text is None:
         return frozenset()
     key = " ".join(value.text.lower().split())
-    return frozenset(cs.text_answers[key] for cs in sets if key in cs.text_answers)
+    exact = frozenset(cs.text_answers[key] for cs in sets if key in cs.text_answers)
+    return exact or _worded_answer(key, sets)
+
+
+def _worded_answer(key: str, sets: tuple[CodeSet, ...]) -> frozenset[Code]:
+    """An answer followed by its wording ("1 - Restricted in physically strenuous activity"),
+    read only when the words after the separator begin that answer's own wording. A number with
+    another grade's words ("1 - Fully active"), a range ("0-1") or a comment stays unread."""
+    for separator in _WORDING_SEPARATOR.finditer(key):
+        answer = key[: separator.start()]
+        words = wording_words(key[separator.end() :])
+        if not words:
+            continue
+        for code_set in sets:
+            code = code_set.text_answers.get(answer)
+            wording = code_set.answer_wordings.get(code) if code else None
+            if code and wording and _begins(words, wording):
+                return frozenset({code})
+    return frozenset()
+
+
+def _begins(words: tuple[str, ...], wording: tuple[str, ...]) -> bool:
+    # The last word may be cut short (three letters at least), as flowsheet displays
+    # truncate at a column width.
+    if len(words) > len(wording):
+        return False
+    *whole, last = words
+    cut = wording[len(whole)]
+    return list(whole) == list(wording[: len(whole)]) and (
+        last == cut or (len(last) >= 3 and cut.startswith(last))
+    )
 
 
 def _read_answers(

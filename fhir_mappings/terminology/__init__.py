@@ -10,6 +10,7 @@ See README.md here for what each file holds, its sources and licences.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -44,6 +45,15 @@ _NOT_CODE_SETS = frozenset(
 )
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def wording_words(text: str) -> tuple[str, ...]:
+    """A wording's words, lower-cased, punctuation ignored; a hyphen joins ("self-care" and
+    "selfcare" are one word), as EHRs write the same scale's wording both ways."""
+    return tuple(_WORD.findall(text.lower().replace("-", "")))
 
 
 def _empty() -> Mapping[Any, Any]:
@@ -123,6 +133,9 @@ class CodeSet:
     # Coded answers of this observation (MSI Stable, MMR intact...), and free text → answer.
     answer_codes: frozenset[Code] = frozenset()
     text_answers: Mapping[str, Code] = field(default_factory=_empty)
+    # Answer → its own wording as words (ECOG 1 → "restricted in physically strenuous ..."):
+    # "1 - Restricted in ..." is read as ECOG 1 only when the wording agrees with the number.
+    answer_wordings: Mapping[Code, tuple[str, ...]] = field(default_factory=_empty)
     plausible: Plausible | None = None
     # Every code system the set names (codes and prefixes): a fact coded in none of them
     # cannot be told to be in the set or not.
@@ -373,6 +386,11 @@ def _code_set(path: Path, name: str, raw: Mapping[str, Any]) -> CodeSet:
                 "answer_codes or answers"
             )
         text_answers[" ".join(text.lower().split())] = by_value[value]
+    answer_wordings = {
+        _code(entry): wording_words(entry["description"])
+        for entry in [*answers_raw, *raw.get("answer_codes", [])]
+        if "description" in entry
+    }
     plausible_raw = raw.get("plausible")
     plausible = (
         Plausible(
@@ -416,6 +434,7 @@ def _code_set(path: Path, name: str, raw: Mapping[str, Any]) -> CodeSet:
         modality=raw.get("modality"),
         answer_codes=answer_codes,
         text_answers=MappingProxyType(text_answers),
+        answer_wordings=MappingProxyType(answer_wordings),
         plausible=plausible,
     )
 

@@ -33,7 +33,20 @@ def kps(value: dict[str, Any]) -> str:
         ("ECOG 2", NOT_MET),
         ("ECOG PS 3", NOT_MET),
         ("0-1", UNKNOWN),  # a range: which one cannot be told
-        ("1 - Restricted in physically strenuous activity", UNKNOWN),
+        # The grade with its own wording, whole or cut short, as flowsheets display it.
+        ("1 - Restricted in physically strenuous activity", MET),
+        ("1 - Restricted in physically strenu", MET),
+        ("ECOG 1: Restricted in physically strenuous activity but ambulatory", MET),
+        ("1 (restricted in physically strenuous activity)", MET),
+        ("0 = Fully active, able to carry on all pre-disease performance", MET),
+        ("2 - Ambulatory and capable of all self-care", NOT_MET),
+        ("5 - Dead", NOT_MET),
+        # A number with another grade's wording, a comment, a range: not guessed.
+        ("1 - Fully active", UNKNOWN),
+        ("1 - restricted, but recently worse", UNKNOWN),
+        ("1 - 2", UNKNOWN),
+        ("1 - r", UNKNOWN),
+        ("1 -", UNKNOWN),
         ("ECOG 6", UNKNOWN),  # not on the scale
     ],
 )
