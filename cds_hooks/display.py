@@ -9,7 +9,7 @@ values through this module, so a unit reads the same in both places.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -71,13 +71,31 @@ def quantity_text(value: float, unit: str | None) -> str:
 
 
 def criterion_unit(criterion: CriterionDefinition) -> tuple[str, str] | None:
-    """(UCUM unit, code set) a single-threshold criterion is stated in, e.g. ANC in 10*9/L;
-    None for criteria stated otherwise (× ULN, combinations, coded answers)."""
-    rule = criterion.rule
-    unit, code_set = rule.get("unit"), rule.get("code_set")
-    if isinstance(unit, str) and isinstance(code_set, str):
-        return unit, code_set
+    """(UCUM unit, code set) a criterion is stated in, e.g. ANC in 10*9/L, also when it is
+    one measure read several ways (ANC direct, or from WBC × neutrophils %: every part in
+    10*9/L); None for criteria stated otherwise (× ULN, coded answers, several measures)."""
+    parts = list(_rule_parts(criterion.rule))
+    units = {p["unit"] for p in parts if isinstance(p.get("unit"), str)}
+    code_sets = [p["code_set"] for p in parts if isinstance(p.get("code_set"), str)]
+    if (
+        len(units) == 1
+        and code_sets
+        and len(set(code_sets)) == 1
+        and all("unit" in p for p in parts)
+    ):
+        return units.pop(), code_sets[0]
     return None
+
+
+def _rule_parts(rule: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The rules that read values: the rule itself, or the parts of a combination."""
+    if "rules" in rule:
+        for part in rule["rules"]:
+            yield from _rule_parts(part)
+    elif isinstance(rule.get("rule"), Mapping):
+        yield from _rule_parts(rule["rule"])
+    else:
+        yield rule
 
 
 def _in_criterion_unit(

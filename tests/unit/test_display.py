@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cds_hooks.display import (
+    criterion_unit,
     humanize_units,
     markdown_text,
     number_text,
@@ -68,14 +69,27 @@ def _value(criterion: str, value: object, unit: str | None) -> str:
     return value_text(evidence, TRIAL.criterion(criterion), ENGINE.terminology)
 
 
+def test_the_unit_of_a_criterion_read_several_ways_but_not_of_several_measures() -> None:
+    assert criterion_unit(TRIAL.criterion("anc")) == ("10*9/L", "anc")
+    assert criterion_unit(TRIAL.criterion("platelets")) == ("10*9/L", "platelets")
+    # ANC, platelets and hemoglobin in one criterion: no one unit to show them in.
+    neo_field = ENGINE.trials["neo-field-i"]
+    assert criterion_unit(neo_field.criterion("blood_counts")) is None
+    assert criterion_unit(TRIAL.criterion("total_bilirubin")) is None
+
+
 def test_values_in_the_criterions_unit_with_the_reported_value_when_converted() -> None:
-    assert _value("anc", 2100.0, "cells/uL") == "2.1 ×10⁹/L (2100 cells/µL)"
+    assert _value("platelets", 180000.0, "cells/uL") == "180 ×10⁹/L (180000 cells/µL)"
     assert _value("platelets", 180.0, "K/uL") == "180 ×10⁹/L (180 K/µL)"
     assert _value("anc", 3.2, "10*9/L") == "3.2 ×10⁹/L"
     assert _value("albumin", 3.9, "g/dL") == "39 g/L (3.9 g/dL)"
     assert _value("inr", 1.0, "{INR}") == "1"
     # A unit that cannot be converted is shown as reported, never as a number in another unit.
     assert _value("inr", 1.1, "furlongs/L") == "1.1 furlongs/L"
+    # One measure read two ways (ANC direct, or from WBC × neutrophils %): in its unit.
+    assert _value("anc", 2100.0, "cells/uL") == "2.1 ×10⁹/L (2100 cells/µL)"
+    # The neutrophil percentage that went into it is not in that unit: as reported.
+    assert _value("anc", 40.0, "%") == "40 %"
     # × ULN criteria are stated in no unit of their own: the reported value.
     assert _value("total_bilirubin", 12.0, "umol/L") == "12 µmol/L"
     assert _value("measurable_lesion", True, None) == "yes"

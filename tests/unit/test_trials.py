@@ -168,7 +168,7 @@ def test_unreadable_mismatched_duplicate_and_empty(tmp_path: Path) -> None:
 def test_unknown_code_set_or_rule_type_fails_when_the_engine_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = broken(tmp_path, lambda raw: raw["criteria"][9]["rule"].update(code_set="plt"))
+    folder = broken(tmp_path, lambda raw: raw["criteria"][10]["rule"].update(code_set="plt"))
     with pytest.raises(TrialDefinitionError, match=r"unknown code sets \['plt'\]"):
         Engine.default(folder)
     # A type the schema allows but no evaluator implements (schema and code out of step).
