@@ -52,6 +52,38 @@ def _status(concept: Any, system: str) -> str | None:
     return first_code(concept)
 
 
+# Ends the verification status of a Condition that sent one we cannot read.
+UNREAD_VERIFICATION = ", not a FHIR verification status"
+VERIFICATION_CODES = frozenset(
+    {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"}
+)
+CLINICAL_CODES = frozenset(
+    {"active", "recurrence", "relapse", "inactive", "remission", "resolved", "unknown"}
+)
+
+
+def _known_status(concept: Any, system: str, known: frozenset[str]) -> tuple[str | None, str]:
+    """(FHIR status code, "") when the concept holds one (the HL7 system's code, or a code
+    or wording of another coding that is one: "Entered in error"), else (None, what was
+    sent): a local code ("EIE") cannot be told to be "confirmed" or "entered-in-error"."""
+    code = _status(concept, system)
+    if code in known:
+        return code, ""
+    concept = as_dict(concept)
+    written = [
+        as_dict(c).get(key) for c in as_list(concept.get("coding")) for key in ("code", "display")
+    ]
+    for text in [*written, concept.get("text")]:
+        if type(text) is str:
+            word = "-".join(text.lower().replace("-", " ").split())
+            if word in known:
+                return word, ""
+    sent = code or next((t for t in written if type(t) is str and t.strip()), None)
+    if sent is None and type(concept.get("text")) is str:
+        sent = concept["text"]
+    return None, short_repr(sent) if sent is not None and concept else ""
+
+
 # clinicalStatus codes that say a condition is over; an abatement then agrees with them.
 ENDED_CLINICAL = frozenset({"inactive", "resolved", "remission"})
 
@@ -108,18 +140,27 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
         p for p in as_list(as_dict(resource.get("meta")).get("profile")) if type(p) is str
     )
     code = resource.get("code")
-    verification = _status(resource.get("verificationStatus"), VERIFICATION_STATUS_SYSTEM)
+    verification, unread = _known_status(
+        resource.get("verificationStatus"), VERIFICATION_STATUS_SYSTEM, VERIFICATION_CODES
+    )
     certainty = _icd10gm_certainty(code)
-    if "A" in certainty and verification is None:
+    if "A" in certainty and verification is None and not unread:
         verification = "refuted"  # "ausgeschlossen": the diagnosis was ruled out
-    # Suspected when the status says so, or when a national certainty marker says
-    # "suspected" (V) or contradicts a confirmed status (A with "confirmed").
+    # Suspected when the status says so, when a national certainty marker says "suspected"
+    # (V) or contradicts a confirmed status (A with "confirmed"), or when the status sent
+    # is none we can read: it may say "refuted" or "entered in error" in a local code.
     suspected = (
         verification in SUSPECTED_VERIFICATION
+        or bool(unread)
         or "V" in certainty
         or ("A" in certainty and verification != "refuted")
     )
-    clinical_status = _status(resource.get("clinicalStatus"), CLINICAL_STATUS_SYSTEM)
+    if unread:
+        verification = unread + UNREAD_VERIFICATION
+    # A clinical status we cannot read counts as none given ("R" may be "resolved").
+    clinical_status, _ = _known_status(
+        resource.get("clinicalStatus"), CLINICAL_STATUS_SYSTEM, CLINICAL_CODES
+    )
     return ConditionFact(
         ref=ref,
         codes=codes_of(code),

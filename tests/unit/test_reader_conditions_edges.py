@@ -178,17 +178,39 @@ def test_a_status_in_the_other_system_is_not_taken() -> None:
 
 
 @pytest.mark.parametrize(
-    ("concept", "expected"),
+    ("concept", "clinical", "verification", "suspected"),
     [
-        ({"coding": [{"system": LOCAL, "code": "A"}]}, "A"),
-        ({"coding": [{"system": LOCAL, "code": 1}, {"code": "B"}]}, "B"),
-        ({"text": "active"}, None),
-        (None, None),
+        # A local code that is no FHIR status: no clinical status, and a verification
+        # status that may be "refuted" or "entered in error", so never read as confirmed.
+        (
+            {"coding": [{"system": LOCAL, "code": "A"}]},
+            None,
+            "'A', not a FHIR verification status",
+            True,
+        ),
+        (
+            {"coding": [{"system": LOCAL, "code": 1}, {"code": "B"}]},
+            None,
+            "'B', not a FHIR verification status",
+            True,
+        ),
+        ({"text": "Entered in error"}, None, "entered-in-error", False),
+        (
+            {"coding": [{"system": LOCAL, "code": "R", "display": "Resolved"}]},
+            "resolved",
+            "'R', not a FHIR verification status",
+            True,
+        ),
+        ({"text": "active"}, "active", "'active', not a FHIR verification status", True),
+        (None, None, None, False),
     ],
 )
-def test_a_status_without_the_hl7_coding(concept: Any, expected: str | None) -> None:
+def test_a_status_without_the_hl7_coding(
+    concept: Any, clinical: str | None, verification: str | None, suspected: bool
+) -> None:
     fact = parse_condition(condition(clinicalStatus=concept, verificationStatus=concept))
-    assert (fact.clinical_status, fact.verification_status) == (expected, expected)
+    assert (fact.clinical_status, fact.verification_status) == (clinical, verification)
+    assert fact.suspected is suspected
 
 
 @pytest.mark.parametrize(

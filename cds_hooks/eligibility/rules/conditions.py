@@ -41,6 +41,7 @@ from cds_hooks.trials.params import (
     Histology,
     Oligometastases,
 )
+from fhir_mappings.conditions import UNREAD_VERIFICATION
 from fhir_mappings.facts import ICDO3, Code, ConditionFact, DiagnosticReportFact, ObservationFact
 from fhir_mappings.terminology import CodeSet
 
@@ -86,6 +87,13 @@ def _over_words(c: ConditionFact) -> tuple[str, str]:
 
 
 _AS_SUSPECTED = ("suspected, not confirmed", "suspected, not confirmed")
+
+
+def _not_confirmed(c: ConditionFact) -> str:
+    status = c.verification_status or "not given"
+    if status.endswith(UNREAD_VERIFICATION):
+        return f"is not known to be confirmed (verificationStatus {status})"
+    return f"is suspected, not confirmed (verificationStatus {status})"
 
 
 def _undecided(
@@ -134,8 +142,7 @@ def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
     if suspected and len(suspected) == len(active):
         return Outcome(
             UNKNOWN,
-            f"{suspected[0].display or p.label} is suspected, not confirmed "
-            f"(verificationStatus {suspected[0].verification_status or 'not given'})",
+            f"{suspected[0].display or p.label} {_not_confirmed(suspected[0])}",
             tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
         )
     active = [c for c in active if not c.suspected]
@@ -344,8 +351,7 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
         c = suspected[0]
         return Outcome(
             UNKNOWN,
-            f"{p.label}: {c.display or c.ref} is suspected, not confirmed "
-            f"(verificationStatus {c.verification_status or 'not given'})",
+            f"{p.label}: {c.display or c.ref} {_not_confirmed(c)}",
             tuple(cond_evidence(x, "suspected, not confirmed") for x in suspected),
         )
     undated = [c for c in found if c.date is None]
