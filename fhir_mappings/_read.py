@@ -439,3 +439,39 @@ def reference_id(raw: Any) -> str | None:
     if "_history" in parts:
         parts = parts[: parts.index("_history")]
     return "/".join(parts[-2:]) if len(parts) >= 2 else ref
+
+
+def _coded_status(concept: Any, system: str) -> str | None:
+    """The code from the HL7 status system when present, else the first code.
+
+    EHRs may put a local coding first (e.g. Epic's own problem-list status); "refuted" or
+    "entered-in-error" must still be seen when the standard coding comes second.
+    """
+    for coding in as_list(as_dict(concept).get("coding")):
+        coding = as_dict(coding)
+        code = coding.get("code")
+        if coding.get("system") == system and type(code) is str and code:
+            return code
+    return first_code(concept)
+
+
+def known_status(concept: Any, system: str, known: frozenset[str]) -> tuple[str | None, str]:
+    """(FHIR status code, "") when the concept holds one (the HL7 system's code, or a code
+    or wording of another coding that is one: "Entered in error"), else (None, what was
+    sent): a local code ("EIE") cannot be told to be "confirmed" or "entered-in-error"."""
+    code = _coded_status(concept, system)
+    if code in known:
+        return code, ""
+    concept = as_dict(concept)
+    written = [
+        as_dict(c).get(key) for c in as_list(concept.get("coding")) for key in ("code", "display")
+    ]
+    for text in [*written, concept.get("text")]:
+        if type(text) is str:
+            word = "-".join(text.lower().replace("-", " ").split())
+            if word in known:
+                return word, ""
+    sent = code or next((t for t in written if type(t) is str and t.strip()), None)
+    if sent is None and type(concept.get("text")) is str:
+        sent = concept["text"]
+    return None, short_repr(sent) if sent is not None and concept else ""

@@ -5,22 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fhir_mappings._read import as_dict, as_list, codes_of, display_of, first_code
+from fhir_mappings._read import as_dict, as_list, codes_of, display_of, known_status
 from fhir_mappings.dates import first_full_date
-from fhir_mappings.facts import AllergyFact, Code
+from fhir_mappings.facts import UNREAD_VERIFICATION, AllergyFact, Code
 
 CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 
 
-def _status(concept: Any, system: str) -> str | None:
-    # The HL7 coding wins over a local one listed first (as for Condition statuses).
-    for coding in as_list(as_dict(concept).get("coding")):
-        coding = as_dict(coding)
-        code = coding.get("code")
-        if coding.get("system") == system and type(code) is str and code:
-            return code
-    return first_code(concept)
+VERIFICATION_CODES = frozenset(
+    {"unconfirmed", "presumed", "confirmed", "refuted", "entered-in-error"}
+)
+CLINICAL_CODES = frozenset({"active", "inactive", "resolved"})
 
 
 def parse_allergy(resource: Mapping[str, Any]) -> AllergyFact:
@@ -42,11 +38,17 @@ def parse_allergy(resource: Mapping[str, Any]) -> AllergyFact:
     for reaction in as_list(resource.get("reaction")):
         codes |= codes_of(as_dict(reaction).get("substance"))
     code = resource.get("code")
+    verification, unread = known_status(
+        resource.get("verificationStatus"), VERIFICATION_STATUS_SYSTEM, VERIFICATION_CODES
+    )
+    clinical_status, _ = known_status(
+        resource.get("clinicalStatus"), CLINICAL_STATUS_SYSTEM, CLINICAL_CODES
+    )
     return AllergyFact(
         ref=ref,
         codes=frozenset(codes),
-        clinical_status=_status(resource.get("clinicalStatus"), CLINICAL_STATUS_SYSTEM),
-        verification_status=_status(resource.get("verificationStatus"), VERIFICATION_STATUS_SYSTEM),
+        clinical_status=clinical_status,
+        verification_status=unread + UNREAD_VERIFICATION if unread else verification,
         date=when,
         display=display_of(code),
         problem="; ".join(problems) or None,

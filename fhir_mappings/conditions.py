@@ -7,9 +7,21 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from fhir_mappings._read import as_dict, as_list, codes_of, display_of, first_code, short_repr
+from fhir_mappings._read import (
+    as_dict,
+    as_list,
+    codes_of,
+    display_of,
+    known_status,
+    short_repr,
+)
 from fhir_mappings.dates import first_full_date, parse_date
-from fhir_mappings.facts import SUSPECTED_VERIFICATION, Code, ConditionFact
+from fhir_mappings.facts import (
+    SUSPECTED_VERIFICATION,
+    UNREAD_VERIFICATION,
+    Code,
+    ConditionFact,
+)
 
 HISTOLOGY_EXTENSION = (
     "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
@@ -38,50 +50,12 @@ def _icd10gm_certainty(code: Any) -> set[str]:
     return found
 
 
-def _status(concept: Any, system: str) -> str | None:
-    """The code from the HL7 status system when present, else the first code.
-
-    EHRs may put a local coding first (e.g. Epic's own problem-list status); "refuted" or
-    "entered-in-error" must still be seen when the standard coding comes second.
-    """
-    for coding in as_list(as_dict(concept).get("coding")):
-        coding = as_dict(coding)
-        code = coding.get("code")
-        if coding.get("system") == system and type(code) is str and code:
-            return code
-    return first_code(concept)
-
-
-# Ends the verification status of a Condition that sent one we cannot read.
-UNREAD_VERIFICATION = ", not a FHIR verification status"
 VERIFICATION_CODES = frozenset(
     {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"}
 )
 CLINICAL_CODES = frozenset(
     {"active", "recurrence", "relapse", "inactive", "remission", "resolved", "unknown"}
 )
-
-
-def _known_status(concept: Any, system: str, known: frozenset[str]) -> tuple[str | None, str]:
-    """(FHIR status code, "") when the concept holds one (the HL7 system's code, or a code
-    or wording of another coding that is one: "Entered in error"), else (None, what was
-    sent): a local code ("EIE") cannot be told to be "confirmed" or "entered-in-error"."""
-    code = _status(concept, system)
-    if code in known:
-        return code, ""
-    concept = as_dict(concept)
-    written = [
-        as_dict(c).get(key) for c in as_list(concept.get("coding")) for key in ("code", "display")
-    ]
-    for text in [*written, concept.get("text")]:
-        if type(text) is str:
-            word = "-".join(text.lower().replace("-", " ").split())
-            if word in known:
-                return word, ""
-    sent = code or next((t for t in written if type(t) is str and t.strip()), None)
-    if sent is None and type(concept.get("text")) is str:
-        sent = concept["text"]
-    return None, short_repr(sent) if sent is not None and concept else ""
 
 
 # clinicalStatus codes that say a condition is over; an abatement then agrees with them.
@@ -140,7 +114,7 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
         p for p in as_list(as_dict(resource.get("meta")).get("profile")) if type(p) is str
     )
     code = resource.get("code")
-    verification, unread = _known_status(
+    verification, unread = known_status(
         resource.get("verificationStatus"), VERIFICATION_STATUS_SYSTEM, VERIFICATION_CODES
     )
     certainty = _icd10gm_certainty(code)
@@ -158,7 +132,7 @@ def parse_condition(resource: Mapping[str, Any]) -> ConditionFact:
     if unread:
         verification = unread + UNREAD_VERIFICATION
     # A clinical status we cannot read counts as none given ("R" may be "resolved").
-    clinical_status, _ = _known_status(
+    clinical_status, _ = known_status(
         resource.get("clinicalStatus"), CLINICAL_STATUS_SYSTEM, CLINICAL_CODES
     )
     return ConditionFact(

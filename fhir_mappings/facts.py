@@ -103,6 +103,9 @@ class ObservationFact:
 
 # Condition.verificationStatus codes that mean "suspected, not established".
 SUSPECTED_VERIFICATION = frozenset({"provisional", "differential", "unconfirmed"})
+# Ends the verification status of a Condition or an allergy that sent one no FHIR code
+# could be read from (a local "EIE"): it may say "refuted", so it never counts as confirmed.
+UNREAD_VERIFICATION = ", not a FHIR verification status"
 
 
 # `date` as a type, for classes with a field of that name.

@@ -110,21 +110,30 @@ def test_each_status_is_read_in_its_own_system() -> None:
     assert (fact.clinical_status, fact.verification_status) == ("active", "unconfirmed")
 
 
+UNREAD = ", not a FHIR verification status"
+
+
 @pytest.mark.parametrize(
-    ("concept", "expected"),
+    ("concept", "clinical", "verification"),
     [
-        ({"coding": [{"system": LOCAL, "code": "A"}]}, "A"),  # only a local coding: its code
-        ({"coding": [{"code": "active"}]}, "active"),
-        ({"coding": [{"system": LOCAL, "code": 1}, {"code": "B"}]}, "B"),
-        ({"text": "Active"}, None),
-        ({"coding": []}, None),
-        (None, None),
-        ("active", None),
+        # Only a local code that is no FHIR status: no clinical status, and a verification
+        # status that is kept as sent and marked unread (it may say "refuted").
+        ({"coding": [{"system": LOCAL, "code": "A"}]}, None, "'A'" + UNREAD),
+        ({"coding": [{"code": "active"}]}, "active", "'active'" + UNREAD),
+        ({"coding": [{"system": LOCAL, "code": 1}, {"code": "B"}]}, None, "'B'" + UNREAD),
+        ({"coding": [{"system": LOCAL, "code": "C", "display": "Confirmed"}]}, None, "confirmed"),
+        ({"text": "Active"}, "active", "'Active'" + UNREAD),
+        ({"text": "Entered in error"}, None, "entered-in-error"),
+        ({"coding": []}, None, None),
+        (None, None, None),
+        ("active", None, None),
     ],
 )
-def test_a_status_without_the_hl7_coding(concept: Any, expected: str | None) -> None:
+def test_a_status_without_the_hl7_coding(
+    concept: Any, clinical: str | None, verification: str | None
+) -> None:
     fact = parse_allergy(allergy(clinicalStatus=concept, verificationStatus=concept))
-    assert (fact.clinical_status, fact.verification_status) == (expected, expected)
+    assert (fact.clinical_status, fact.verification_status) == (clinical, verification)
 
 
 def test_reaction_substances_are_what_the_patient_reacts_to() -> None:

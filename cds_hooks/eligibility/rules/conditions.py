@@ -41,8 +41,14 @@ from cds_hooks.trials.params import (
     Histology,
     Oligometastases,
 )
-from fhir_mappings.conditions import UNREAD_VERIFICATION
-from fhir_mappings.facts import ICDO3, Code, ConditionFact, DiagnosticReportFact, ObservationFact
+from fhir_mappings.facts import (
+    ICDO3,
+    UNREAD_VERIFICATION,
+    Code,
+    ConditionFact,
+    DiagnosticReportFact,
+    ObservationFact,
+)
 from fhir_mappings.terminology import CodeSet
 
 # How a reason names the marker, so a reviewer can find it in the record.
