@@ -53,9 +53,9 @@ def _icd10gm_certainty(code: Any) -> set[str]:
 VERIFICATION_CODES = frozenset(
     {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"}
 )
-CLINICAL_CODES = frozenset(
-    {"active", "recurrence", "relapse", "inactive", "remission", "resolved", "unknown"}
-)
+# R4's clinical statuses. R5's "unknown" is deliberately absent: it is read as no status
+# given, so a rule about present disease does not take it for "active".
+CLINICAL_CODES = frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
 
 
 # clinicalStatus codes that say a condition is over; an abatement then agrees with them.

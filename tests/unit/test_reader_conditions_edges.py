@@ -196,6 +196,19 @@ def test_a_status_in_the_other_system_is_not_taken() -> None:
         ),
         ({"text": "Entered in error"}, None, "entered-in-error", False),
         (
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": "unknown",
+                    }
+                ]
+            },
+            None,
+            "'unknown', not a FHIR verification status",
+            True,
+        ),
+        (
             {"coding": [{"system": LOCAL, "code": "R", "display": "Resolved"}]},
             "resolved",
             "'R', not a FHIR verification status",
