@@ -66,6 +66,11 @@ def test_ecog_as_a_codeable_concept_with_only_text() -> None:
         ("Karnofsky 70", MET),
         ("kps: 60%", NOT_MET),
         ("KPS 60-70", UNKNOWN),
+        # With LOINC LL4986-7's wording of that score, and only with it.
+        ("80 - Normal activity with effort", MET),
+        ("KPS 70: Cares for self; unable to carry on normal activity or do active work", MET),
+        ("60 - Requires occasional assistance", NOT_MET),
+        ("90 - Normal activity with effort", UNKNOWN),
     ],
 )
 def test_karnofsky_as_text(text: str, status: str) -> None:
