@@ -85,7 +85,8 @@ def _answer_codes(value: ObservationValue, sets: tuple[CodeSet, ...]) -> frozens
     """Codes read from a text answer ("Retained", "MSS") of a value that has no codes."""
     if value.codes or value.text is None:
         return frozenset()
-    key = " ".join(value.text.lower().split())
+    # A trailing full stop or comma is how a note ends, not part of the answer ("neg.").
+    key = " ".join(value.text.lower().split()).rstrip(".,;").rstrip()
     exact = frozenset(cs.text_answers[key] for cs in sets if key in cs.text_answers)
     return exact or _worded_answer(key, sets)
 

@@ -34,3 +34,15 @@ def test_german_words_become_answer_codes(code: str, text: str, answer: str) -> 
 def test_ambiguous_words_are_not_guessed(text: str) -> None:
     # On an MMR stain "negativ" means loss and "positiv" expression: never guessed.
     assert read(obs("81691-8", valueString=text)).value.codes == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [("stabil.", "LA14122-8"), ("MSS,", "LA14122-8"), ("instabil;", "LA14123-6")],
+)
+def test_a_trailing_full_stop_or_comma_is_not_part_of_the_answer(text: str, answer: str) -> None:
+    assert read(obs("81695-9", valueString=text)).value.codes == {(LOINC, answer)}
+
+
+def test_a_trailing_full_stop_does_not_make_an_ambiguous_word_readable() -> None:
+    assert read(obs("81691-8", valueString="negativ.")).value.codes == frozenset()
