@@ -110,6 +110,10 @@ def _aliases() -> Mapping[str, str]:
 # (Greek mu) and "mg / dL". Folding these is safe: it never turns one valid UCUM code into
 # another. Case is never folded: "G/L" (gauss per litre in UCUM) is not "g/L".
 _FOLD = str.maketrans({"µ": "u", "μ": "u", " ": None, "\t": None, "\u00a0": None})
+# US feeds spell micro "mc" ("mcg/dL", "K/mcL", "cells/mcL"). UCUM has no "mc" prefix and
+# never stacks two prefixes, so "mc" before a unit is no valid UCUM code: reading it as
+# micro cannot turn one valid code into another.
+_MC_MICRO = re.compile(r"(?<![A-Za-z])mc(?=(?:g|L|l|mol|kat|\[IU\]|IU|U)(?![A-Za-z]))")
 
 
 @lru_cache(maxsize=4096)
@@ -123,7 +127,7 @@ def normalize_unit(unit: str | None) -> str | None:
     aliases = _aliases()
     if text in aliases:
         return aliases[text]
-    folded = text.translate(_FOLD)
+    folded = _MC_MICRO.sub("u", text.translate(_FOLD))
     if folded in aliases:
         return aliases[folded]
     if folded in ("1", "%") or (folded.startswith("{") and folded.endswith("}")):

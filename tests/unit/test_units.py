@@ -174,3 +174,27 @@ def test_count_annotations_are_worth_one_but_others_are_kept() -> None:
     # … while a body-surface normalisation changes the quantity and must not be dropped.
     with pytest.raises(UnitError):
         convert(60, "mL/min/{1.73_m2}", "mL/min")
+
+
+@pytest.mark.parametrize(
+    ("text", "ucum"),
+    [
+        ("mcg/dL", "ug/dL"),
+        ("mcmol/L", "umol/L"),
+        ("K/mcL", "10*3/uL"),
+        ("cells/mcL", "/uL"),
+        ("x10^3/mcL", "10*3/uL"),
+        ("thou/cmm", "10*3/mm3"),
+        ("cells/cmm", "/mm3"),
+    ],
+)
+def test_us_spellings_of_micro_and_cubic_millimetre(text: str, ucum: str) -> None:
+    assert normalize_unit(text) == ucum
+
+
+def test_mc_is_read_as_micro_only_before_a_unit() -> None:
+    # Valid UCUM codes that begin "mc" are left as they are (millicandela), and "mc" with
+    # no unit after it is nothing.
+    assert normalize_unit("mcd") == "mcd"
+    assert normalize_unit("mc") is None
+    assert convert(3200.0, "cells/mcL", "10*9/L") == pytest.approx(3.2)
