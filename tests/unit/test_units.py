@@ -198,3 +198,18 @@ def test_mc_is_read_as_micro_only_before_a_unit() -> None:
     assert normalize_unit("mcd") == "mcd"
     assert normalize_unit("mc") is None
     assert convert(3200.0, "cells/mcL", "10*9/L") == pytest.approx(3.2)
+
+
+@pytest.mark.parametrize(
+    ("text", "ucum"),
+    [
+        ("gm/dl", "g/dL"),
+        ("GM/DL", "g/dL"),
+        ("g%", "g/dL"),  # grams per 100 mL, as Indian and older lab systems write it
+        ("mg%", "mg/dL"),
+        ("u/L", "U/L"),  # valid UCUM for daltons per litre, which no lab reports
+        ("iu/L", "[IU]/L"),
+    ],
+)
+def test_old_and_lower_case_lab_spellings(text: str, ucum: str) -> None:
+    assert normalize_unit(text) == ucum
