@@ -209,6 +209,11 @@ def test_mc_is_read_as_micro_only_before_a_unit() -> None:
         ("mg%", "mg/dL"),
         ("u/L", "U/L"),  # valid UCUM for daltons per litre, which no lab reports
         ("iu/L", "[IU]/L"),
+        ("SEC", "s"),
+        ("Sekunden", "s"),
+        ("x1000/uL", "10*3/uL"),
+        ("X10^9/L", "10*9/L"),
+        ("Gpt/l", "10*9/L"),
     ],
 )
 def test_old_and_lower_case_lab_spellings(text: str, ucum: str) -> None:
