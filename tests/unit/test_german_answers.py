@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_reading import LOINC, obs, read
+from fhir_mappings.facts import LOINC
+from tests.unit.test_reading import obs, read
 
 
 @pytest.mark.parametrize(
