@@ -471,7 +471,6 @@ def known_status(concept: Any, system: str, known: frozenset[str]) -> tuple[str 
             word = "-".join(text.lower().replace("-", " ").split())
             if word in known:
                 return word, ""
-    sent = code or next((t for t in written if type(t) is str and t.strip()), None)
-    if sent is None and type(concept.get("text")) is str:
-        sent = concept["text"]
-    return None, short_repr(sent) if sent is not None and concept else ""
+    # What to name in the reason: the code, else a coding's code or display, else the text.
+    sent = code or next((t for t in written if type(t) is str and t.strip()), concept.get("text"))
+    return None, short_repr(sent) if type(sent) is str else ""

@@ -14,7 +14,13 @@ from typing import Any
 from cds_hooks.eligibility.context import Screening, Window
 from cds_hooks.eligibility.results import MET, NOT_MET, UNKNOWN, Evidence, Status
 from cds_hooks.eligibility.values import Reading, fmt
-from fhir_mappings.facts import Code, ConditionFact, ObservationFact, ObservationValue
+from fhir_mappings.facts import (
+    UNREAD_VERIFICATION,
+    Code,
+    ConditionFact,
+    ObservationFact,
+    ObservationValue,
+)
 from fhir_mappings.medications import MEDICATION_TYPES
 from fhir_mappings.subjects import UNATTRIBUTED
 from fhir_mappings.terminology import CodeSet
@@ -120,6 +126,19 @@ def not_read(ref: str, codes: Iterable[Code], what: str, text: str | None) -> st
     # Without a text, the code itself tells a reader what the record is.
     shown = text or pairs[0][1]
     return f"{ref} ({shown}) is coded only in {listed}, which the criterion cannot read"
+
+
+def verification_unread(status: str | None) -> bool:
+    """A Condition's or allergy's verificationStatus was sent in a code no FHIR status could
+    be read from (`fhir_mappings`' `UNREAD_VERIFICATION`)."""
+    return status is not None and status.endswith(UNREAD_VERIFICATION)
+
+
+def not_confirmed(status: str | None) -> str:
+    """How a reason says a suspected, or unreadably verified, record is not established."""
+    if verification_unread(status):
+        return f"is not known to be confirmed (verificationStatus {status})"
+    return f"is suspected, not confirmed (verificationStatus {status or 'not given'})"
 
 
 def lower_first(label: str) -> str:

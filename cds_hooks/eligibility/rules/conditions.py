@@ -25,6 +25,7 @@ from cds_hooks.eligibility.rules.base import (
     cond_evidence,
     day,
     lower_first,
+    not_confirmed,
     not_read,
     obs_evidence,
     plain_value,
@@ -43,7 +44,6 @@ from cds_hooks.trials.params import (
 )
 from fhir_mappings.facts import (
     ICDO3,
-    UNREAD_VERIFICATION,
     Code,
     ConditionFact,
     DiagnosticReportFact,
@@ -95,13 +95,6 @@ def _over_words(c: ConditionFact) -> tuple[str, str]:
 _AS_SUSPECTED = ("suspected, not confirmed", "suspected, not confirmed")
 
 
-def _not_confirmed(c: ConditionFact) -> str:
-    status = c.verification_status or "not given"
-    if status.endswith(UNREAD_VERIFICATION):
-        return f"is not known to be confirmed (verificationStatus {status})"
-    return f"is suspected, not confirmed (verificationStatus {status})"
-
-
 def _undecided(
     prefix: str, marked: list[ConditionFact], marker: tuple[str, str] | None, consequence: str
 ) -> Outcome:
@@ -148,7 +141,7 @@ def diagnosis(p: Diagnosis, s: Screening, window: Window) -> Outcome:
     if suspected and len(suspected) == len(active):
         return Outcome(
             UNKNOWN,
-            f"{suspected[0].display or p.label} {_not_confirmed(suspected[0])}",
+            f"{suspected[0].display or p.label} {not_confirmed(suspected[0].verification_status)}",
             tuple(cond_evidence(c, "suspected, not confirmed") for c in suspected),
         )
     active = [c for c in active if not c.suspected]
@@ -357,7 +350,7 @@ def condition(p: ConditionPresent, s: Screening, window: Window) -> Outcome:
         c = suspected[0]
         return Outcome(
             UNKNOWN,
-            f"{p.label}: {c.display or c.ref} {_not_confirmed(c)}",
+            f"{p.label}: {c.display or c.ref} {not_confirmed(c.verification_status)}",
             tuple(cond_evidence(x, "suspected, not confirmed") for x in suspected),
         )
     undated = [c for c in found if c.date is None]

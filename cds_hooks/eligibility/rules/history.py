@@ -14,10 +14,12 @@ from cds_hooks.eligibility.rules.base import (
     absent,
     day,
     lower_first,
+    not_confirmed,
     not_read,
     unreadable,
     unusable,
     unusable_outcome,
+    verification_unread,
 )
 from cds_hooks.eligibility.rules.registry import rule
 from cds_hooks.trials.params import (
@@ -26,7 +28,7 @@ from cds_hooks.trials.params import (
     NoActiveMedication,
     ProcedureHistory,
 )
-from fhir_mappings.facts import UNREAD_VERIFICATION, AllergyFact, MedicationFact, ProcedureFact
+from fhir_mappings.facts import MedicationFact, ProcedureFact
 from fhir_mappings.medications import MEDICATION_TYPES
 from fhir_mappings.terminology import CodeSet
 
@@ -387,10 +389,6 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
     return absent(s, p.absence, "Procedure", len(done), what, "procedure")
 
 
-def _unread_verification(a: AllergyFact) -> bool:
-    return a.verification_status is not None and a.verification_status.endswith(UNREAD_VERIFICATION)
-
-
 def allergy(p: Allergy, s: Screening, window: Window) -> Outcome:
     if (why := s.unavailable("AllergyIntolerance")) is not None:
         return Outcome(UNKNOWN, f"Allergies could not be retrieved ({why})")
@@ -402,14 +400,13 @@ def allergy(p: Allergy, s: Screening, window: Window) -> Outcome:
         and a.clinical_status not in INACTIVE_ALLERGY
     ]
     matching = [a for a in counted if any(cs.matches(a.codes) for cs in code_sets)]
-    hits = [a for a in matching if not _unread_verification(a)]
+    hits = [a for a in matching if not verification_unread(a.verification_status)]
     if not hits and matching:
         # Its status is in a local code: it may say "refuted" or "entered in error".
         a = matching[0]
         return Outcome(
             UNKNOWN,
-            f"{p.label}: {a.display or a.ref} is not known to be confirmed "
-            f"(verificationStatus {a.verification_status})",
+            f"{p.label}: {a.display or a.ref} {not_confirmed(a.verification_status)}",
             tuple(
                 Evidence(h.ref, h.display, None, day(h), "verificationStatus not readable")
                 for h in matching
