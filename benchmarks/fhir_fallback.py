@@ -61,6 +61,7 @@ def main() -> None:
                 "DATABASE_URL": f"sqlite:///{tmp}/b.sqlite3",
                 "CDS_LOG_LEVEL": "WARNING",
                 "CDS_FHIR_PAGE_SIZE": "1000",
+                "CDS_AS_OF": g.AS_OF.isoformat(),  # the fixtures' screening date
             }
             with (
                 uvicorn_server("cds_hooks.app:create_app", env, factory=True) as ours,

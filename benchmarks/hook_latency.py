@@ -26,6 +26,7 @@ import orjson
 
 from benchmarks._servers import uvicorn_server
 from benchmarks.synth import hook_body, realistic_patient
+from fixtures.generate import AS_OF
 
 PATH = "/cds-services/trial-screening-patient-view"
 
@@ -85,6 +86,10 @@ def main() -> None:
             "CDS_DEV_MODE": "1",
             "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
             "CDS_LOG_LEVEL": "WARNING",
+            # The chart's dates are relative to the fixtures' screening date: screened on
+            # today's date instead, every lab would be months old and the benchmark would
+            # measure a stale chart (and a different one each month).
+            "CDS_AS_OF": AS_OF.isoformat(),
         }
         with uvicorn_server("cds_hooks.app:create_app", env, factory=True) as ours:
             cards = orjson.loads(

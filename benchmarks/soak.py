@@ -38,6 +38,7 @@ import orjson
 
 from benchmarks._servers import free_port
 from benchmarks.synth import hook_body, realistic_patient
+from fixtures.generate import AS_OF
 from tests.support.faults import disk_full, write_lock_held
 
 PATH = "/cds-services/trial-screening-patient-view"
@@ -61,6 +62,7 @@ def service(tmp: Path) -> Iterator[tuple[str, int]]:
         "DATABASE_URL": f"sqlite:///{tmp}/soak.sqlite3",
         "CDS_LOG_LEVEL": "WARNING",
         "CDS_STORE_TIMEOUT_SECONDS": "0.5",
+        "CDS_AS_OF": AS_OF.isoformat(),  # the fixtures' screening date
     }
     cmd = [
         sys.executable,
