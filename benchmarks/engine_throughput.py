@@ -38,7 +38,7 @@ def screen_file(engine: Engine, path: Path) -> tuple[int, float, dict[str, int]]
     started = time.perf_counter()
     with path.open("rb") as lines:
         for line in lines:
-            record = record_from_bundle(orjson.loads(line), engine)
+            record = record_from_bundle(orjson.loads(line), engine, AS_OF)
             for trial in engine.screen(record, AS_OF).trials:
                 statuses[trial.status] = statuses.get(trial.status, 0) + 1
             count += 1

@@ -147,7 +147,7 @@ def engine_alone(engine: Engine, bundles_path: Path) -> tuple[int, float, float]
     started, cpu = time.perf_counter(), time.process_time()
     with bundles_path.open("rb") as lines:
         for line in lines:
-            engine.screen(record_from_bundle(orjson.loads(line), engine), AS_OF)
+            engine.screen(record_from_bundle(orjson.loads(line), engine, AS_OF), AS_OF)
             count += 1
     return count, time.perf_counter() - started, time.process_time() - cpu
 

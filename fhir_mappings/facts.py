@@ -100,6 +100,20 @@ class ObservationFact:
     modality: str | None = None
     category: frozenset[Code] = frozenset()
 
+    @property
+    def decides(self) -> bool:
+        """A result a search for the latest value may stop at (inside its window) or name
+        as the latest, too old (outside it): counted status, readable, with a value."""
+        return (
+            self.status in COUNTED_OBSERVATION_STATUSES
+            and self.problem is None
+            and self.value.data_absent_reason is None
+            and not (self.value.is_empty and not self.components)
+        )
+
+
+# Observation statuses whose value counts (FHIR R4 ObservationStatus).
+COUNTED_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
 
 # Condition.verificationStatus codes that mean "suspected, not established".
 SUSPECTED_VERIFICATION = frozenset({"provisional", "differential", "unconfirmed"})
@@ -238,6 +252,11 @@ class PatientRecord:
     allergies: tuple[AllergyFact, ...] = ()
     unavailable: Mapping[str, str] = field(default_factory=dict)
     skipped: tuple[tuple[str, str], ...] = ()
+    # Read for this screening date: Observations older than every window that reads them
+    # were counted (`older_observations`) but not built into facts, so the record may be
+    # screened for this date or a later one, never an earlier one (`fhir_mappings.record`).
+    read_for: date | None = None
+    older_observations: int = 0
 
     def skipped_json(self) -> list[dict[str, str]]:
         """`skipped` as JSON objects, for outputs that must show what was not used."""

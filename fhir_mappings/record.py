@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from fhir_mappings._read import as_dict
 from fhir_mappings.allergies import parse_allergy
 from fhir_mappings.conditions import parse_condition
 from fhir_mappings.facts import (
     AllergyFact,
+    Code,
     ConditionFact,
     DiagnosticReportFact,
     MedicationFact,
@@ -172,6 +173,41 @@ def _order_key(fact: Any) -> tuple[date, float]:
     return (fact.date or date.min, seconds)
 
 
+class _Older(NamedTuple):
+    """An Observation older than every window that reads it, not yet built."""
+
+    position: int  # in the input, which orders results of one day
+    date: date
+    codes: tuple[Code, ...]  # its read codes
+    resource: Resource
+
+
+def _older_kept(
+    older: list[_Older], build: Callable[[Resource], ObservationFact | None]
+) -> list[tuple[int, ObservationFact]]:
+    """Of the Observations older than every window that reads them, the ones a search may
+    still name, built: per read code, the newest back to the first that `decides` (the
+    one a search names as "the latest, too old"), with all of that day (results of one day
+    are ordered by their time of day, known only once built)."""
+    by_code: dict[Code, list[_Older]] = {}
+    for item in older:
+        for code in item.codes:
+            by_code.setdefault(code, []).append(item)
+    built: dict[int, ObservationFact | None] = {}
+    for items in by_code.values():
+        items.sort(key=lambda o: o.date, reverse=True)  # stable: input order within a day
+        last_day: date | None = None
+        for item in items:
+            if last_day is not None and item.date < last_day:
+                break
+            if item.position not in built:
+                built[item.position] = build(item.resource)
+            fact = built[item.position]
+            if last_day is None and fact is not None and fact.decides:
+                last_day = item.date
+    return [(position, fact) for position, fact in built.items() if fact is not None]
+
+
 def build_record(
     resources: Iterable[Resource],
     *,
@@ -180,6 +216,7 @@ def build_record(
     patient_urls: Iterable[str] = (),
     terminology: Terminology | None = None,
     observations_read: ObservationSelection | None = None,
+    as_of: date | None = None,
 ) -> PatientRecord:
     """One patient's facts. Raises RecordError when there is no Patient resource, when there
     are several different ones, or when the Patient has no id (nothing could be matched
@@ -190,7 +227,10 @@ def build_record(
     `patient_urls` the Patient's own Bundle entry fullUrl(s) (`patient_full_urls`).
     `terminology` (default: the packaged one) reads answers, plausibility and modality.
     With `observations_read`, only the Observations it selects are read (the others no
-    rule would ever look at)."""
+    rule would ever look at); with `as_of` too, results older than every window that reads
+    them are counted but not built, except the ones a search may name as the latest (see
+    `ObservationSelection.older_than_windows`): the record is then for that screening
+    date or a later one."""
     terms = terminology or load_terminology()
     skipped: list[tuple[str, str]] = []
     given = []
@@ -247,7 +287,19 @@ def build_record(
         "AllergyIntolerance": allergies,
         **dict.fromkeys(MEDICATION_TYPES, medications),
     }
-    for resource in given:
+    # Positions of `observations` in `given`, to put back the older ones built at the end.
+    positions: list[int] = []
+    older: list[_Older] = []
+    prune = observations_read if as_of is not None and observations_read is not None else None
+
+    def build_observation(resource: Resource) -> ObservationFact | None:
+        try:
+            return refine_observation(parse_observation(resource), terms, patient)
+        except Exception as exc:  # a parser bug must not lose the patient or the resource
+            skipped.append((f"Observation/{_id(resource)}", f"unreadable ({type(exc).__name__})"))
+            return None
+
+    for position, resource in enumerate(given):
         kind = resource.get("resourceType")
         bucket = buckets.get(kind) if type(kind) is str else None
         if bucket is None:
@@ -268,13 +320,23 @@ def build_record(
             if resource_type in MEDICATION_TYPES:
                 bucket.append(parse_medication(resource, medications_by_ref))
             elif resource_type == "Observation":
+                if prune is not None and as_of is not None:
+                    found = prune.older_than_windows(resource, as_of)
+                    if found is not None:
+                        older.append(_Older(position, found[0], found[1], resource))
+                        continue
                 bucket.append(refine_observation(parse_observation(resource), terms, patient))
+                positions.append(position)
             elif resource_type == "DiagnosticReport":
                 bucket.append(refine_report(parse_report(resource), terms))
             else:
                 bucket.append(_PARSERS[resource_type](resource))
         except Exception as exc:  # a parser bug must not lose the patient or the resource
             skipped.append((ref, f"unreadable ({type(exc).__name__})"))
+    kept = _older_kept(older, build_observation) if older else []
+    if kept:
+        merged = sorted([*zip(positions, observations, strict=True), *kept])
+        observations = [fact for _, fact in merged]
     return PatientRecord(
         patient=patient,
         observations=_newest_first(observations),
@@ -285,4 +347,6 @@ def build_record(
         allergies=_newest_first(allergies),
         unavailable=dict(unavailable or {}),
         skipped=tuple(skipped),
+        read_for=as_of if prune is not None else None,
+        older_observations=len(older) - len(kept),
     )

@@ -6,15 +6,22 @@ signs); building a fact for each costs more than screening the ones that matter.
 Observation is read when its code, or a component's code, is in a code set some rule
 reads. Anything whose codes cannot be read cheaply is read in full, so a malformed
 resource still reaches the parser and is reported, never dropped here.
+
+A long chart also holds years of results a rule does read, of which only the recent ones
+can decide: `older_than_windows` tells the record builder which results are older than
+every window that reads them (`horizons`, days per code), so that it builds only the few a
+search may still name as "the latest, too old".
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from fhir_mappings._read import canonical_code
+from fhir_mappings.dates import parse_date
 from fhir_mappings.facts import Code
 from fhir_mappings.terminology import CodeSet
 
@@ -25,6 +32,9 @@ class ObservationSelection:
     # Code sets matching by prefix (hierarchical systems): asked only when the exact set
     # does not settle a code.
     prefixed: tuple[CodeSet, ...] = ()
+    # The most days back any rule reads a code's results over; a code not here (or None)
+    # is read without such a bound, and its results are always built.
+    horizons: Mapping[Code, int | None] = field(default_factory=dict)
 
     @classmethod
     def of(cls, code_sets: Iterable[CodeSet]) -> ObservationSelection:
@@ -74,3 +84,64 @@ class ObservationSelection:
             if self.prefixed and any(cs.matches_code(code) for cs in self.prefixed):
                 return True
         return False
+
+    def older_than_windows(
+        self, resource: Mapping[str, Any], as_of: date
+    ) -> tuple[date, tuple[Code, ...]] | None:
+        """(its date, its read codes) when this Observation is dated before every window
+        that reads any of its codes, as screened on `as_of`; None when it is not, or when
+        that cannot be told cheaply (a date that is not a plain full effectiveDateTime, a
+        code read without a bound or by prefix, a shape that is not plain JSON)."""
+        effective = resource.get("effectiveDateTime")
+        if type(effective) is not str or "effectivePeriod" in resource:
+            return None
+        when = parse_date(effective)
+        if when.value is None or when.precision != "day":
+            return None
+        age = (as_of - when.value).days
+        codes: list[Code] = []
+        if not self._read_codes(resource.get("code"), codes):
+            return None
+        components = resource.get("component")
+        if components is not None:
+            if type(components) is not list:
+                return None
+            for component in components:
+                if type(component) is not dict or not self._read_codes(
+                    component.get("code"), codes
+                ):
+                    return None
+        if not codes:
+            return None
+        horizons = self.horizons
+        for code in codes:
+            horizon = horizons.get(code)
+            # Inside a window of `horizon` days when age <= horizon (both ends inclusive).
+            if horizon is None or age <= horizon:
+                return None
+        return when.value, tuple(codes)
+
+    def _read_codes(self, concept: Any, into: list[Code]) -> bool:
+        """Adds the read codes of this CodeableConcept to `into`; False when its shape is
+        not plain JSON, or a code is read by prefix (whose rules' bounds are not kept)."""
+        if concept is None:
+            return True
+        if type(concept) is not dict:
+            return False
+        codings = concept.get("coding")
+        if codings is None:
+            return True
+        if type(codings) is not list:
+            return False
+        for coding in codings:
+            if type(coding) is not dict:
+                return False
+            system, value = coding.get("system"), coding.get("code")
+            if type(system) is not str or type(value) is not str:
+                continue
+            code = canonical_code(system, value)
+            if self.prefixed and any(cs.matches_code(code) for cs in self.prefixed):
+                return False
+            if code in self.codes:
+                into.append(code)
+        return True

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     except TrialDefinitionError as exc:
         return _fail(str(exc))
     try:
-        record = screening.record_from_bundle(raw, engine)
+        record = screening.record_from_bundle(raw, engine, as_of)
     except (BundleError, screening.UnusableRecord) as exc:
         return _fail(f"{args.path}: {exc}")
     except Exception as exc:  # input we failed to anticipate: one line, never a traceback

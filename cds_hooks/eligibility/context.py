@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from fhir_mappings.facts import (
+    COUNTED_OBSERVATION_STATUSES,
     Code,
     ConditionFact,
     ObservationComponent,
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # the registry imports this module
     from cds_hooks.eligibility.rules.base import Outcome
     from cds_hooks.eligibility.rules.registry import Evaluator, PlannedRule
 
-COUNTED_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected"})
 # Results withdrawn or never made: unlike a preliminary or status-less one, nothing to
 # mention beside the result that decides.
 VOID_OBSERVATION_STATUSES = frozenset({"cancelled", "entered-in-error", "registered"})
@@ -152,6 +152,13 @@ class Screening:
         trial: str = "",
         plan: Mapping[int, PlannedRule] | None = None,
     ) -> Screening:
+        if record.read_for is not None and as_of < record.read_for:
+            # Results older than the windows of `read_for` were not built; windows ending
+            # earlier could need them.
+            raise ValueError(
+                f"the record was read for screening on {record.read_for.isoformat()}, "
+                f"not {as_of.isoformat()}"
+            )
         observations: dict[str, list[ObservationFact]] = {}
         components: dict[str, list[tuple[ObservationFact, ObservationComponent]]] = {}
         lookup = index.names

@@ -22,7 +22,7 @@ from cds_hooks.eligibility.rules import EVALUATORS, Outcome, evaluate
 from cds_hooks.eligibility.rules.base import day, obs_evidence
 from cds_hooks.eligibility.rules.registry import plan
 from cds_hooks.trials import TrialDefinition, TrialDefinitionError, load_trials
-from fhir_mappings.facts import ObservationFact, PatientRecord
+from fhir_mappings.facts import Code, ObservationFact, PatientRecord
 from fhir_mappings.selection import ObservationSelection
 from fhir_mappings.terminology import Terminology, load_terminology
 
@@ -75,6 +75,22 @@ def _with_passed_over(
     )
 
 
+def _horizons(trials: Sequence[TrialDefinition], index: CodeIndex) -> dict[Code, int | None]:
+    """Per indexed code, the most days back any criterion of any trial reads its results
+    over (None: some rule reads them at any age, or a code set has no known bound)."""
+    by_set: dict[str, int | None] = {}
+    for trial in trials:
+        for criterion in trial.criteria:
+            for name, days in criterion.observation_horizons():
+                known = by_set.get(name, 0)
+                by_set[name] = None if days is None or known is None else max(known, days)
+    horizons: dict[Code, int | None] = {}
+    for code, names in index.by_code.items():
+        bounds = [by_set.get(name) for name in names]
+        horizons[code] = None if None in bounds else max(b for b in bounds if b is not None)
+    return horizons
+
+
 class Engine:
     def __init__(self, trials: Sequence[TrialDefinition], terminology: Terminology) -> None:
         self.terminology = terminology
@@ -90,7 +106,9 @@ class Engine:
         # The Observations any rule reads (the index's own codes and prefixed sets); the
         # record need not hold the others.
         index = self._index
-        self.observations_read = ObservationSelection(frozenset(index.by_code), index.prefixed)
+        self.observations_read = ObservationSelection(
+            frozenset(index.by_code), index.prefixed, _horizons(trials, index)
+        )
         self._plan = plan(c.params for t in trials for c in t.criteria if c.params is not None)
 
     def _check(self, trial: TrialDefinition) -> None:

@@ -252,7 +252,9 @@ def screen_partition(job: ScreenJob, bucket: int) -> PartitionReport:
             # A fixed order whatever the export's file split or line order: reruns agree.
             resources = sorted((orjson.loads(line) for line in lines), key=_order_key)
             try:
-                record = use_case.record_from(_with_medications(resources, shared), engine=engine)
+                record = use_case.record_from(
+                    _with_medications(resources, shared), engine=engine, as_of=job.as_of
+                )
                 screening = use_case.screen(engine, record, job.as_of, job.trial_ids)
             except use_case.UnusableRecord as exc:
                 report.unscreened.append((patient_id, str(exc)))

@@ -33,12 +33,15 @@ def record_from(
     fhir_base: str | None = None,
     patient_urls: Collection[str] = (),
     engine: Engine | None = None,
+    as_of: date | None = None,
 ) -> PatientRecord:
     """The patient's record; with `patient_id`, it must be that patient. `fhir_base` and
     `patient_urls` (the Patient's own Bundle fullUrls) are the other ways a resource may
     name this patient as its subject. With `engine`, Observations none of its rules read
     are left out (they could not change a result, and reading them is most of the cost
-    of a long chart)."""
+    of a long chart); with `as_of` too (the screening date), so are the results older
+    than every window that reads them, but for the latest of each (the record is then
+    for that date or a later one)."""
     try:
         record = build_record(
             resources,
@@ -46,6 +49,7 @@ def record_from(
             fhir_base=fhir_base,
             patient_urls=patient_urls,
             observations_read=engine.observations_read if engine is not None else None,
+            as_of=as_of,
         )
     except RecordError as exc:
         raise UnusableRecord(f"patient data unusable: {exc}") from exc
@@ -54,11 +58,16 @@ def record_from(
     return record
 
 
-def record_from_bundle(bundle: Mapping[str, Any], engine: Engine | None = None) -> PatientRecord:
+def record_from_bundle(
+    bundle: Mapping[str, Any], engine: Engine | None = None, as_of: date | None = None
+) -> PatientRecord:
     """One patient's record from a FHIR Bundle (CLI, batch). Raises BundleError or
     UnusableRecord."""
     return record_from(
-        resources_from_bundle(bundle), patient_urls=patient_full_urls(bundle), engine=engine
+        resources_from_bundle(bundle),
+        patient_urls=patient_full_urls(bundle),
+        engine=engine,
+        as_of=as_of,
     )
 
 

@@ -115,17 +115,27 @@ class HookAnswer:
     reports_failed: int
 
 
+def screening_date(state: AppState) -> date:
+    """The day the hook screens for: today, unless the settings fix one (demo, tests)."""
+    return state.settings.as_of or date.today()
+
+
 async def answer_hook(
-    state: AppState, service: Service, body: Mapping[str, Any], record: PatientRecord
+    state: AppState,
+    service: Service,
+    body: Mapping[str, Any],
+    record: PatientRecord,
+    as_of: date | None = None,
 ) -> HookAnswer:
-    """Screen the record and build the hook's cards (filter, suppress, rank, cap)."""
+    """Screen the record (for `as_of`, by default `screening_date`) and build the hook's
+    cards (filter, suppress, rank, cap)."""
     engine = state.engine
     # Only what can become a card is screened: a trial that is not recruiting is left out
     # (`trial-cds screen` and the pre-screen still screen it), and a trial stops at the
     # first criterion that excludes the patient (no card, no report needs the rest).
     recruiting = [t.id for t in engine.trials.values() if t.recruiting]
     screening = screen(
-        engine, record, state.settings.as_of or date.today(), recruiting, until_excluded=True
+        engine, record, as_of or screening_date(state), recruiting, until_excluded=True
     )
     context = body["context"]
     key = patient_key(body.get("fhirServer"), context["patientId"], state.pseudonym_secret)
@@ -189,14 +199,16 @@ async def run_hook(
         fetched=len(data.fetched),
         unavailable=sorted(data.unavailable),
     )
+    as_of = screening_date(state)  # once: the record is read for the day it is screened
     record = record_from(
         data.resources,
         unavailable=data.unavailable,
         patient_id=context["patientId"],
         fhir_base=body.get("fhirServer"),
         engine=state.engine,
+        as_of=as_of,
     )
-    answer = await answer_hook(state, service, body, record)
+    answer = await answer_hook(state, service, body, record, as_of)
     fields["cards"] = len(answer.cards)
     if answer.reports_failed:
         fields["error"] = "screening report not stored"

@@ -36,6 +36,17 @@ class CriterionDefinition:
             return iter(walked)
         return iter(self._reads)
 
+    def observation_horizons(self) -> Iterator[tuple[str, int | None]]:
+        """(code set, the most days back this criterion reads its Observations over) for
+        every Observation code set it reads; None where a rule reads results of any age."""
+        if self.params is None:
+            return
+        for rule in self.params.walk():
+            days = self.lookback_days if rule.READS_OBSERVATIONS_IN_WINDOW else None
+            for read in rule.own_reads():
+                if read.resource_type == "Observation" and read.code_set is not None:
+                    yield read.code_set, days
+
     def code_sets(self, resource_types: frozenset[str] | None = None) -> set[str]:
         return {
             r.code_set

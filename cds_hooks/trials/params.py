@@ -65,6 +65,11 @@ class RuleParams(BaseModel):
     READS_ALSO: ClassVar[tuple[str, ...]] = ()
     # Rules reading history (any status) rather than what is active now.
     READS_HISTORY: ClassVar[bool] = False
+    # Rules whose evaluator looks at their Observations only inside the criterion's window
+    # (`Screening.latest`, `latest_single`, or a `window.contains` filter): for them an
+    # older result can only ever be named as "the latest, too old", so the record need not
+    # build the results behind it (`observation_horizons`). False means no such bound.
+    READS_OBSERVATIONS_IN_WINDOW: ClassVar[bool] = False
 
     type: str
 
@@ -185,6 +190,7 @@ class DistinctCount(RuleParams):
 
 
 class Oligometastases(RuleParams):
+    READS_OBSERVATIONS_IN_WINDOW = True
     type: Literal["oligometastases"]
     secondary_code_sets: list[CodeSetName] = reads("Condition", min_length=1)
     body_site_code_set: CodeSetName = reads("values")
@@ -204,6 +210,8 @@ class LabThreshold(RuleParams):
     threshold in a UCUM unit; coded answers (ECOG, Karnofsky) count through the code set's
     answer values."""
 
+    READS_OBSERVATIONS_IN_WINDOW = True
+
     type: Literal["lab_threshold"]
     label: Label
     code_set: CodeSetName = reads("Observation")
@@ -214,6 +222,7 @@ class LabThreshold(RuleParams):
 
 
 class LabUlnMultiple(RuleParams):
+    READS_OBSERVATIONS_IN_WINDOW = True
     type: Literal["lab_uln_multiple"]
     label: Label
     code_set: CodeSetName = reads("Observation")
@@ -222,6 +231,7 @@ class LabUlnMultiple(RuleParams):
 
 
 class OrdinalGrade(RuleParams):
+    READS_OBSERVATIONS_IN_WINDOW = True
     type: Literal["ordinal_grade"]
     label: Label
     code_set: CodeSetName = reads("Observation")
@@ -237,6 +247,8 @@ class CodedValue(RuleParams):
     With no answer, unknown; `absence: not_met` accepts silence as a clear instead, but only
     when the record holds no result of the code set at all (of any status, readable or not)
     dated inside the window, undated or after the screening date."""
+
+    READS_OBSERVATIONS_IN_WINDOW = True
 
     type: Literal["coded_value"]
     label: Label
@@ -255,6 +267,8 @@ class OrderedCategory(RuleParams):
     may be (cT3 → cT3a…cT3d). met when every possibility lies in [min, max], not_met when
     none does, unknown otherwise (cT3 against "up to T3b")."""
 
+    READS_OBSERVATIONS_IN_WINDOW = True
+
     type: Literal["ordered_category"]
     label: Label
     code_set: CodeSetName = reads("Observation")
@@ -266,6 +280,7 @@ class OrderedCategory(RuleParams):
 
 
 class CockcroftGault(RuleParams):
+    READS_OBSERVATIONS_IN_WINDOW = True
     READS_ALSO = ("Patient",)
     type: Literal["cockcroft_gault"]
     label: Label
@@ -279,6 +294,8 @@ class DerivedProduct(RuleParams):
     """A value derived as factor × percent / 100 from two results of the same day (ANC
     from WBC × neutrophil %), compared with a threshold."""
 
+    READS_OBSERVATIONS_IN_WINDOW = True
+
     type: Literal["derived_product"]
     label: Label
     factor: CodeSetName = reads("Observation")
@@ -291,6 +308,8 @@ class DerivedProduct(RuleParams):
 class ReportNumber(RuleParams):
     """A number from a coded Observation, else read from the conclusion of a final report of
     the named modality: the length stated just before the anchor phrase."""
+
+    READS_OBSERVATIONS_IN_WINDOW = True
 
     READS_ALSO = ("DiagnosticReport",)
     type: Literal["report_number"]
@@ -309,6 +328,7 @@ class ReportNumber(RuleParams):
 
 
 class MeasurableDisease(RuleParams):
+    READS_OBSERVATIONS_IN_WINDOW = True
     type: Literal["measurable_disease"]
     label: Label
     # What the flag records, in words ("RECIST"), for "no RECIST assessment".
@@ -320,6 +340,7 @@ class MeasurableDisease(RuleParams):
 
 
 class MsiMmr(RuleParams):
+    READS_OBSERVATIONS_IN_WINDOW = True
     type: Literal["msi_mmr"]
     msi: CodeSetName = reads("Observation")
     stable_values: CodeSetName = reads("values")
@@ -373,6 +394,8 @@ class Attestation(RuleParams):
     """A person's confirmation recorded as a boolean Observation. With scope "trial" the
     Observation must name this trial's registry id in a component of `study_component`,
     so consent recorded for one trial never satisfies another."""
+
+    READS_OBSERVATIONS_IN_WINDOW = True
 
     type: Literal["attestation"]
     label: Label

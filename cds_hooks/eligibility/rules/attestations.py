@@ -3,7 +3,7 @@ the pregnancy / contraception requirement, and criteria only the study team can 
 
 from __future__ import annotations
 
-from cds_hooks.eligibility.context import COUNTED_OBSERVATION_STATUSES, Screening, Window
+from cds_hooks.eligibility.context import Screening, Window
 from cds_hooks.eligibility.results import Status
 from cds_hooks.eligibility.rules.base import (
     MET,
@@ -19,7 +19,7 @@ from cds_hooks.eligibility.rules.base import (
 from cds_hooks.eligibility.rules.registry import rule
 from cds_hooks.eligibility.values import Undecidable, compare, fmt, read_number
 from cds_hooks.trials.params import Attestation, PregnancyContraception, StudyTeam
-from fhir_mappings.facts import ObservationFact
+from fhir_mappings.facts import COUNTED_OBSERVATION_STATUSES, ObservationFact
 
 
 def _names_trial(fact: ObservationFact, s: Screening, component_set: str | None) -> bool:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from cds_hooks.eligibility.context import (
-    COUNTED_OBSERVATION_STATUSES,
     EXCLUDED_VERIFICATION,
     Screening,
     Window,
@@ -43,6 +42,7 @@ from cds_hooks.trials.params import (
     Oligometastases,
 )
 from fhir_mappings.facts import (
+    COUNTED_OBSERVATION_STATUSES,
     ICDO3,
     Code,
     ConditionFact,

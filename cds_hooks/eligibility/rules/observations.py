@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cds_hooks.eligibility.context import (
-    COUNTED_OBSERVATION_STATUSES,
     IMPLAUSIBLE,
     VOID_OBSERVATION_STATUSES,
     Screening,
@@ -48,6 +47,7 @@ from cds_hooks.trials.params import (
     OrdinalGrade,
 )
 from fhir_mappings.facts import (
+    COUNTED_OBSERVATION_STATUSES,
     Code,
     ObservationFact,
     ObservationValue,
@@ -397,7 +397,8 @@ def coded_value(p: CodedValue, s: Screening, window: Window) -> Outcome:
         names = [p.code_set] if p.component is None else [p.code_set, p.component]
         if p.absence == "not_met" and _silent(s, names, window):
             what = f"{lower_first(p.label)} in the last {window.days} days"
-            return absent(s, "not_met", "Observation", len(s.record.observations), what, "result")
+            on_record = len(s.record.observations) + s.record.older_observations
+            return absent(s, "not_met", "Observation", on_record, what, "result")
         return unknown_obs(p.label, found)
     fact, value = found
     codes = value.codes | (fact.interpretation if p.component is None else frozenset())
