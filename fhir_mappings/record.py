@@ -249,12 +249,22 @@ def build_record(
         raise RecordError(
             f"{len(patient_ids)} different Patient resources; expected one patient's record"
         )
+    # The read codes of each Observation kept, by identity, for telling the older ones.
+    read_codes: dict[int, tuple[Code, ...]] = {}
+    prune = observations_read if as_of is not None else None
     if observations_read is not None:
         # First, so that a long chart's unread results cost one set lookup each and no
         # pass below (a conflict between two versions of one is not worth reporting either).
-        given = [
-            r for r in given if r.get("resourceType") != "Observation" or observations_read.reads(r)
-        ]
+        selected = []
+        for r in given:
+            if r.get("resourceType") == "Observation":
+                codes = observations_read.read_codes(r)
+                if codes is not None:
+                    if not codes:
+                        continue
+                    read_codes[id(r)] = codes
+            selected.append(r)
+        given = selected
     versions: dict[str, list[Resource]] = {}
     given = _deduplicate(given, skipped, versions)
     patient = parse_patient(next(r for r in given if r.get("resourceType") == "Patient"))
@@ -290,7 +300,6 @@ def build_record(
     # Positions of `observations` in `given`, to put back the older ones built at the end.
     positions: list[int] = []
     older: list[_Older] = []
-    prune = observations_read if as_of is not None and observations_read is not None else None
 
     def build_observation(resource: Resource) -> ObservationFact | None:
         try:
@@ -320,10 +329,11 @@ def build_record(
             if resource_type in MEDICATION_TYPES:
                 bucket.append(parse_medication(resource, medications_by_ref))
             elif resource_type == "Observation":
-                if prune is not None and as_of is not None:
-                    found = prune.older_than_windows(resource, as_of)
-                    if found is not None:
-                        older.append(_Older(position, found[0], found[1], resource))
+                codes = read_codes.get(id(resource))
+                if prune is not None and as_of is not None and codes:
+                    when = prune.older_than_windows(resource, codes, as_of)
+                    if when is not None:
+                        older.append(_Older(position, when, codes, resource))
                         continue
                 bucket.append(refine_observation(parse_observation(resource), terms, patient))
                 positions.append(position)

@@ -47,58 +47,13 @@ class ObservationSelection:
     def reads(self, resource: Mapping[str, Any]) -> bool:
         """False only when every coding of the Observation's code and components is
         readable and none is in a read code set."""
-        if self._concept_read(resource.get("code")):
-            return True
-        components = resource.get("component")
-        if components is None:
-            return False
-        if type(components) is not list:
-            return True
-        for component in components:
-            if type(component) is not dict or self._concept_read(component.get("code")):
-                return True
-        return False
+        codes = self.read_codes(resource)
+        return codes is None or bool(codes)
 
-    def _concept_read(self, concept: Any) -> bool:
-        """True when a coding of this CodeableConcept is read, or when its shape is not
-        plain JSON (then the parser must see it and say what is wrong)."""
-        if concept is None:
-            return False
-        if type(concept) is not dict:
-            return True
-        codings = concept.get("coding")
-        if codings is None:
-            return False
-        if type(codings) is not list:
-            return True
-        codes = self.codes
-        for coding in codings:
-            if type(coding) is not dict:
-                return True
-            system, value = coding.get("system"), coding.get("code")
-            if type(system) is not str or type(value) is not str:
-                continue  # the parser ignores such a coding too
-            code = canonical_code(system, value)
-            if code in codes:
-                return True
-            if self.prefixed and any(cs.matches_code(code) for cs in self.prefixed):
-                return True
-        return False
-
-    def older_than_windows(
-        self, resource: Mapping[str, Any], as_of: date
-    ) -> tuple[date, tuple[Code, ...]] | None:
-        """(its date, its read codes) when this Observation is dated before every window
-        that reads any of its codes, as screened on `as_of`; None when it is not, or when
-        that cannot be told cheaply (a date that is not a plain full effectiveDateTime, a
-        code read without a bound or by prefix, a shape that is not plain JSON)."""
-        effective = resource.get("effectiveDateTime")
-        if type(effective) is not str or "effectivePeriod" in resource:
-            return None
-        when = parse_date(effective)
-        if when.value is None or when.precision != "day":
-            return None
-        age = (as_of - when.value).days
+    def read_codes(self, resource: Mapping[str, Any]) -> tuple[Code, ...] | None:
+        """The read codes of the Observation's code and components; None when it must be
+        read in full whatever they are: a shape that is not plain JSON (the parser must see
+        it and say what is wrong), or a code read by prefix."""
         codes: list[Code] = []
         if not self._read_codes(resource.get("code"), codes):
             return None
@@ -111,15 +66,29 @@ class ObservationSelection:
                     component.get("code"), codes
                 ):
                     return None
-        if not codes:
+        return tuple(codes)
+
+    def older_than_windows(
+        self, resource: Mapping[str, Any], codes: tuple[Code, ...], as_of: date
+    ) -> date | None:
+        """The date of this Observation (whose `read_codes` are `codes`) when it is dated
+        before every window that reads any of its codes, as screened on `as_of`; None when
+        it is not, or when that cannot be told cheaply (a date that is not a plain full
+        effectiveDateTime, a code read without a bound)."""
+        effective = resource.get("effectiveDateTime")
+        if not codes or type(effective) is not str or "effectivePeriod" in resource:
             return None
+        when = parse_date(effective)
+        if when.value is None or when.precision != "day":
+            return None
+        age = (as_of - when.value).days
         horizons = self.horizons
         for code in codes:
             horizon = horizons.get(code)
             # Inside a window of `horizon` days when age <= horizon (both ends inclusive).
             if horizon is None or age <= horizon:
                 return None
-        return when.value, tuple(codes)
+        return when.value
 
     def _read_codes(self, concept: Any, into: list[Code]) -> bool:
         """Adds the read codes of this CodeableConcept to `into`; False when its shape is
@@ -133,15 +102,16 @@ class ObservationSelection:
             return True
         if type(codings) is not list:
             return False
+        read = self.codes
         for coding in codings:
             if type(coding) is not dict:
                 return False
             system, value = coding.get("system"), coding.get("code")
             if type(system) is not str or type(value) is not str:
-                continue
+                continue  # the parser ignores such a coding too
             code = canonical_code(system, value)
-            if self.prefixed and any(cs.matches_code(code) for cs in self.prefixed):
-                return False
-            if code in self.codes:
+            if code in read:
                 into.append(code)
+            elif self.prefixed and any(cs.matches_code(code) for cs in self.prefixed):
+                return False
         return True
