@@ -11,7 +11,6 @@ Exit codes: 0 loaded; 2 bad input (nothing sent); 1 the server failed or refused
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -339,6 +338,8 @@ async def send_bundle(
 async def load_all(
     base_url: str, token: str | None, bundles: Sequence[PreparedBundle], request_timeout: float
 ) -> list[str | None]:
+    import asyncio  # here, not at the top: every command's parser is built on each start
+
     import httpx
 
     headers = {"Accept": FHIR_JSON}
@@ -379,6 +380,8 @@ def run(args: argparse.Namespace) -> int:
         _error(str(exc))
         _error("nothing was loaded")
         return 2
+    import asyncio
+
     outcomes = asyncio.run(load_all(base_url, args.token, bundles, args.timeout))
     failures = 0
     for prepared, problem in zip(bundles, outcomes, strict=True):

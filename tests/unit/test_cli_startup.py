@@ -31,6 +31,7 @@ HEAVY = (
     "matplotlib",
     "jinja2",
     "rich",
+    "asyncio",  # ~60 ms: only the service and load-fixtures need an event loop
 )
 
 
