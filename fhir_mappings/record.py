@@ -114,6 +114,15 @@ def _deduplicate(
     resource; identical copies collapse silently (no information is lost). Different
     versions keep the newer (meta.lastUpdated, else a numeric meta.versionId); when that
     cannot be told both are skipped, since either could be the stale one."""
+    seen_once: set[tuple[object, str]] = set()
+    for resource in resources:
+        rid, resource_type = _id(resource), resource.get("resourceType")
+        if rid is not None and _kept_type(resource_type):
+            if (resource_type, rid) in seen_once:
+                break
+            seen_once.add((resource_type, rid))
+    else:
+        return resources  # the usual case: nothing appears twice
     kept: dict[str, Resource] = {}
     conflicted: set[str] = set()
     for resource in resources:

@@ -80,6 +80,9 @@ class SubjectMatcher:
 
     def why_not_own(self, resource: Mapping[str, Any]) -> str | None:
         """None when the resource is this Patient's, else the reason it is skipped."""
+        subject = resource.get("subject")
+        if type(subject) is dict and subject.get("reference") == self.ref:
+            return None  # "Patient/<id>": what nearly every resource says
         present = [f for f in _SUBJECT_FIELDS if resource.get(f) is not None]
         if not present:
             return "has no subject; cannot tell whose data it is"
