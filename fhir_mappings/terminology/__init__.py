@@ -167,10 +167,19 @@ class CodeSet:
     def matches_code(self, code: Code) -> bool:
         if code in self.codes:
             return True
-        return next(iter(self._matching_prefixes(code)), None) is not None
+        # `_matching_prefixes` without its generator: this runs for every code of every
+        # record a rule reads.
+        system, value = code
+        for length, prefixes in self._prefix_index.get(system, ()):
+            if length <= len(value) and value[:length] in prefixes:
+                return True
+        return False
 
     def matches(self, codes: Iterable[Code]) -> bool:
-        return any(self.matches_code(code) for code in codes)
+        for code in codes:
+            if self.matches_code(code):
+                return True
+        return False
 
     def group_of(self, code: Code) -> str | None:
         """The group of an exact code, else of its longest grouped prefix (C78.7 → liver)."""
