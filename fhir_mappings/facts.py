@@ -183,6 +183,10 @@ class MedicationFact:
     # ("apixaban"): the order may be one of them, so "none active" cannot be said.
     possible_drugs: tuple[str, ...] = ()
     possible_codes: frozenset[Code] = frozenset()  # their ingredient RxNorm / ATC codes
+    # Coded in RxNorm only by codes the ingredient map does not place (neither a listed
+    # ingredient nor a listed product), with no name at all (no text, no display): an
+    # RxNorm code may be any drug's product, so which drug this is cannot be told.
+    unplaced: bool = False
     # MedicationDispense.daysSupply in days, when given in a unit of time.
     supply_days: int | None = None
 

@@ -12,6 +12,7 @@ import pytest
 
 from fhir_mappings.facts import ATC, RXNORM
 from fhir_mappings.record import build_record
+from fhir_mappings.terminology import load_terminology
 from tests.unit.test_engine_rules import run
 from tests.unit.test_rules_generic import PRIOR_ICI
 
@@ -91,3 +92,51 @@ def test_a_pd1_antibody_named_under_an_unknown_product_code_keeps_the_history_op
 def test_an_unrelated_drug_under_an_unknown_code_still_clears_the_history() -> None:
     record = given({"coding": [{"system": RXNORM, "code": "99999999", "display": "metformin"}]})
     assert run(PRIOR_ICI, record, lookback=365).status == "not_met"
+
+
+@pytest.mark.parametrize("rule", [PRIOR_ICI, ANTICANCER])
+def test_an_unnamed_product_code_we_do_not_hold_keeps_the_history_open(
+    rule: dict[str, Any],
+) -> None:
+    """An RxNorm product code (pembrolizumab 25 MG/ML, say) with no text or display: it may
+    be any drug, the one looked for included, so the record's silence clears nothing."""
+    for concept in (
+        {"coding": [{"system": RXNORM, "code": "99999999"}]},
+        {"coding": [{"system": RXNORM, "code": "99999999", "display": " "}], "text": ""},
+    ):
+        result = run(rule, given(concept), lookback=365)
+        assert result.status == "unknown"
+        assert result.reason == (
+            f"{rule['label']}: MedicationRequest/m1 is coded only as RxNorm 99999999, with no "
+            "drug name, and the drug list does not hold that code: which drug it is cannot "
+            "be told"
+        )
+        assert result.evidence[0].reference == "MedicationRequest/m1"
+
+
+@pytest.mark.parametrize(
+    ("coding", "expected"),
+    [
+        # A listed ingredient of another class: the code says which drug it is.
+        ([{"system": RXNORM, "code": "11289"}], "not_met"),  # warfarin
+        # The ATC code tells the class even when the RxNorm code is not held.
+        ([{"system": RXNORM, "code": "99999999"}, {"system": ATC, "code": "A10BA02"}], "not_met"),
+        ([{"system": RXNORM, "code": "99999999"}, {"system": ATC, "code": "L01FF02"}], "met"),
+    ],
+)
+def test_an_unnamed_code_that_can_be_placed_decides(
+    coding: list[dict[str, str]], expected: str
+) -> None:
+    assert run(PRIOR_ICI, given({"coding": coding}), lookback=365).status == expected
+
+
+def test_an_unnamed_code_the_rules_code_set_holds_is_read_as_that_drug() -> None:
+    """A code the criterion's own set lists decides, held in the drug list or not."""
+    held = sorted(
+        code
+        for system, code in load_terminology().code_set("immune_checkpoint_inhibitors").codes
+        if system == RXNORM
+    )
+    assert held
+    result = run(PRIOR_ICI, given({"coding": [{"system": RXNORM, "code": held[0]}]}), lookback=365)
+    assert result.status == "met"

@@ -155,7 +155,22 @@ def _possibly(
 def _unread_medication(m: MedicationFact) -> str:
     if not m.codes:
         return f"{m.ref} has no readable medication code"
+    if m.unplaced:
+        codes = ", ".join(code for _, code in sorted(m.codes))
+        return (
+            f"{m.ref} is coded only as RxNorm {codes}, with no drug name, and the drug list "
+            "does not hold that code: which drug it is cannot be told"
+        )
     return not_read(m.ref, m.codes, "medication ", _name(m))
+
+
+def _unidentified(m: MedicationFact, code_sets: list[CodeSet]) -> bool:
+    """Whether the drug of `m` cannot be told against `code_sets`: coded only in systems
+    they do not name, or only by unnamed RxNorm codes the drug list does not place
+    (`MedicationFact.unplaced`) and none of the sets holds."""
+    if m.unplaced:
+        return not any(cs.matches(m.codes) for cs in code_sets)
+    return unreadable(m.codes, code_sets)
 
 
 def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) -> Outcome:
@@ -176,7 +191,7 @@ def _no_active_medication(p: NoActiveMedication, s: Screening, window: Window) -
     unresolved = [
         m
         for m in s.record.medications
-        if (m in active or _unclear(m)) and unreadable(m.codes, code_sets)
+        if (m in active or _unclear(m)) and _unidentified(m, code_sets)
     ]
     hits = [m for m in active if any(cs.matches(m.codes) for cs in code_sets)]
     running = [m for m in hits if _active(m)]
@@ -311,7 +326,7 @@ def _medication_history(p: MedicationHistory, s: Screening, window: Window) -> O
     if (maybe := _possibly(possible, hits, code_sets, p.label)) is not None:
         return maybe
     # Only one that could count: given inside the window, or undated.
-    unread = [m for m in possible if unreadable(m.codes, code_sets)]
+    unread = [m for m in possible if _unidentified(m, code_sets)]
     if unread:
         return Outcome(
             UNKNOWN,
