@@ -8,6 +8,7 @@ from typing import Any
 from fhir_mappings._read import as_dict, as_list, codes_of, display_of, known_status
 from fhir_mappings.dates import first_full_date
 from fhir_mappings.facts import UNREAD_VERIFICATION, AllergyFact, Code
+from fhir_mappings.medications import IngredientMap, concept_texts, load_ingredient_map
 
 CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
@@ -19,9 +20,14 @@ VERIFICATION_CODES = frozenset(
 CLINICAL_CODES = frozenset({"active", "inactive", "resolved"})
 
 
-def parse_allergy(resource: Mapping[str, Any]) -> AllergyFact:
+def parse_allergy(
+    resource: Mapping[str, Any], ingredient_map: IngredientMap | None = None
+) -> AllergyFact:
     """Never raises. The substance is `code`, plus every reaction's `substance` (a record
-    may name the class in `code` and the exact drug in the reaction)."""
+    may name the class in `code` and the exact drug in the reaction). A drug substance is
+    read as orders are (`IngredientMap.identify`): a product code gains its ingredient's
+    codes, and a name is kept when no code is known."""
+    drugs = ingredient_map or load_ingredient_map()
     resource = as_dict(resource)
     problems: list[str] = []
     rid = resource.get("id")
@@ -34,10 +40,14 @@ def parse_allergy(resource: Mapping[str, Any]) -> AllergyFact:
     )
     if when is None and why is not None:
         problems.append(f"onset date {why}")
-    codes: set[Code] = set(codes_of(resource.get("code")))
-    for reaction in as_list(resource.get("reaction")):
-        codes |= codes_of(as_dict(reaction).get("substance"))
     code = resource.get("code")
+    codes: set[Code] = set(codes_of(code))
+    texts = concept_texts(code)
+    for reaction in as_list(resource.get("reaction")):
+        substance = as_dict(reaction).get("substance")
+        codes |= codes_of(substance)
+        texts += concept_texts(substance)
+    drug = drugs.identify(frozenset(codes), texts)
     verification, unread = known_status(
         resource.get("verificationStatus"), VERIFICATION_STATUS_SYSTEM, VERIFICATION_CODES
     )
@@ -46,10 +56,13 @@ def parse_allergy(resource: Mapping[str, Any]) -> AllergyFact:
     )
     return AllergyFact(
         ref=ref,
-        codes=frozenset(codes),
+        codes=drug.codes,
         clinical_status=clinical_status,
         verification_status=unread + UNREAD_VERIFICATION if unread else verification,
         date=when,
         display=display_of(code),
         problem="; ".join(problems) or None,
+        possible_drugs=drug.possible_drugs,
+        possible_codes=drug.possible_codes,
+        unplaced=drug.unplaced,
     )

@@ -219,6 +219,12 @@ class AllergyFact:
     date: date | None  # onset[x], else recordedDate
     display: str | None = None
     problem: str | None = None
+    # As for medications (`MedicationFact`): listed drugs its text names when none of its
+    # codes is recognised, their codes, and whether it is coded only by unnamed RxNorm
+    # codes the drug list does not place.
+    possible_drugs: tuple[str, ...] = ()
+    possible_codes: frozenset[Code] = frozenset()
+    unplaced: bool = False
 
 
 @dataclass(frozen=True, slots=True)

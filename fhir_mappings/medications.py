@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fhir_mappings._read import as_dict, as_list, codes_of, display_of, reference_id, short_repr
 from fhir_mappings.dates import first_full_date
@@ -40,6 +40,15 @@ _SUPPLY_UNITS = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "weeks": 7}
 _NO_CODES: frozenset[Code] = frozenset()
 
 
+class Identified(NamedTuple):
+    """What the ingredient map makes of a drug's codes and names (`IngredientMap.identify`)."""
+
+    codes: frozenset[Code]  # with the ingredients of known products
+    possible_drugs: tuple[str, ...]  # listed drugs the names mention, when no code is known
+    possible_codes: frozenset[Code]  # their ingredient codes
+    unplaced: bool  # only unnamed RxNorm codes the map does not place: it may be any drug
+
+
 @dataclass(frozen=True, slots=True)
 class IngredientMap:
     """Product code → ingredient codes; every code the map knows; drug names → ingredient."""
@@ -55,6 +64,17 @@ class IngredientMap:
 
     def recognised(self, codes: Iterable[Code]) -> bool:
         return any(c in self.known or c[0] == ATC for c in codes)
+
+    def identify(self, codes: frozenset[Code], texts: Sequence[str]) -> Identified:
+        """A drug (an order's, or an allergy's substance) as the map reads it."""
+        possible: tuple[str, ...] = ()
+        recognised = self.recognised(codes)
+        if not recognised:
+            possible = self.named_in(texts)
+        named = any(text.strip() for text in texts)
+        unplaced = not recognised and not named and any(system == RXNORM for system, _ in codes)
+        possible_codes = frozenset().union(*(self.codes_of_ingredient[n] for n in possible))
+        return Identified(self.expand(codes), possible, possible_codes, unplaced)
 
     def named_in(self, texts: Iterable[str]) -> tuple[str, ...]:
         found: dict[str, None] = {}
@@ -97,7 +117,7 @@ def _read_map(path: Path) -> IngredientMap:
     return IngredientMap(ingredients_of, known, tuple(names), by_name)
 
 
-def _texts(concept: Any) -> list[str]:
+def concept_texts(concept: Any) -> list[str]:
     concept = as_dict(concept)
     texts = [concept["text"]] if type(concept.get("text")) is str else []
     for coding in as_list(concept.get("coding")):
@@ -149,7 +169,7 @@ def parse_medication(
     display: str | None = None
     texts: list[str] = []
     if concept is not None:
-        codes, display, texts = codes_of(concept), display_of(concept), _texts(concept)
+        codes, display, texts = codes_of(concept), display_of(concept), concept_texts(concept)
     elif reference is not None:
         target = reference_id(reference)
         medication: Mapping[str, Any] | None = None
@@ -163,7 +183,7 @@ def parse_medication(
             problems.append(f"its Medication {target or '(no reference)'} could not be resolved")
         else:
             codes = _medication_codes(medication)
-            texts += _texts(medication.get("code"))
+            texts += concept_texts(medication.get("code"))
             display = display_of(medication.get("code")) or display
     else:
         problems.append("it names no medication (no medicationCodeableConcept or Reference)")
@@ -186,14 +206,13 @@ def parse_medication(
     elif do_not is not None and do_not is not False:
         problems.append(f"doNotPerform {short_repr(do_not)} is not a boolean")
         status = None  # whether it is an order to give or not to give is unknown
-    possible: tuple[str, ...] = ()
-    recognised = drugs.recognised(codes)
-    if not recognised:
-        possible = drugs.named_in(texts)
-    named = any(text.strip() for text in texts)
-    unplaced = not recognised and not named and any(system == RXNORM for system, _ in codes)
-    codes = drugs.expand(codes)
-    possible_codes = frozenset().union(*(drugs.codes_of_ingredient[n] for n in possible))
+    drug = drugs.identify(codes, texts)
+    codes, possible, possible_codes, unplaced = (
+        drug.codes,
+        drug.possible_drugs,
+        drug.possible_codes,
+        drug.unplaced,
+    )
     return MedicationFact(
         ref=ref,
         resource_type=resource_type,

@@ -439,12 +439,32 @@ def allergy(p: Allergy, s: Screening, window: Window) -> Outcome:
                 Evidence(h.ref, h.display, None, day(h) or today, h.clinical_status) for h in hits
             ),
         )
-    unread = [a for a in counted if unreadable(a.codes, code_sets)]
-    if unread:
-        a = unread[0]
+    maybe = [a for a in counted if any(cs.matches(a.possible_codes) for cs in code_sets)]
+    if maybe:
+        a = maybe[0]
         return Outcome(
             UNKNOWN,
-            f"{p.label}: {not_read(a.ref, a.codes, 'substance ', a.display)}",
+            f"{p.label}: {a.ref} may be to {', '.join(a.possible_drugs)}; code not recognised",
+            tuple(Evidence(m.ref, m.display, None, day(m), "code not recognised") for m in maybe),
+        )
+    unread = [
+        a
+        for a in counted
+        if (a.unplaced and not any(cs.matches(a.codes) for cs in code_sets))
+        or unreadable(a.codes, code_sets)
+    ]
+    if unread:
+        a = unread[0]
+        what = (
+            f"{a.ref} is coded only as RxNorm {', '.join(c for _, c in sorted(a.codes))}, with "
+            "no substance name, and the drug list does not hold that code: which drug it is "
+            "cannot be told"
+            if a.unplaced
+            else not_read(a.ref, a.codes, "substance ", a.display)
+        )
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {what}",
             tuple(
                 Evidence(u.ref, u.display, None, day(u), "no readable substance code")
                 for u in unread
