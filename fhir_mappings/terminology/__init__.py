@@ -137,6 +137,9 @@ class CodeSet:
     # "1 - Restricted in ..." is read as ECOG 1 only when the wording agrees with the number.
     answer_wordings: Mapping[Code, tuple[str, ...]] = field(default_factory=_empty)
     plausible: Plausible | None = None
+    # Text that names a member in free text (`name_words`), as one case-blind pattern: a
+    # record the codes do not place may still be a member.
+    name_pattern: re.Pattern[str] | None = None
     # Every code system the set names (codes and prefixes): a fact coded in none of them
     # cannot be told to be in the set or not.
     systems: frozenset[str] = field(init=False, repr=False)
@@ -174,6 +177,12 @@ class CodeSet:
             if length <= len(value) and value[:length] in prefixes:
                 return True
         return False
+
+    def named_in(self, text: str | None) -> bool:
+        """Whether `text` uses a word that names a member of the set (`name_words`)."""
+        if not text or self.name_pattern is None:
+            return False
+        return self.name_pattern.search(text) is not None
 
     def matches(self, codes: Iterable[Code]) -> bool:
         # A loop, not any(): a generator per call costs more than most sets' lookups.
@@ -446,7 +455,26 @@ def _code_set(path: Path, name: str, raw: Mapping[str, Any]) -> CodeSet:
         text_answers=MappingProxyType(text_answers),
         answer_wordings=MappingProxyType(answer_wordings),
         plausible=plausible,
+        name_pattern=_name_pattern(raw.get("name_words", ())),
     )
+
+
+def _name_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
+    """One case-blind pattern for `words`: a longer word matches anywhere ("chemotherap" in
+    "Biochemotherapy"), a short one (an acronym: "IMRT", "SBRT") only as a word of its own,
+    so that it is not found inside unrelated words; None without words."""
+    cleaned = {" ".join(w.split()) for w in words}
+    if not cleaned:
+        return None
+    by_length = sorted(cleaned, key=len, reverse=True)
+    parts = [
+        re.escape(w) if len(w) > _SHORT_NAME_WORD else rf"\b{re.escape(w)}\b" for w in by_length
+    ]
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+# Name words this long or shorter are acronyms, matched as whole words only.
+_SHORT_NAME_WORD = 5
 
 
 def _load_limits(path: Path) -> dict[str, dict[str, _Limit]]:

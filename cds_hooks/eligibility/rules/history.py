@@ -376,6 +376,23 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
             f"{p.label}: {x.display or x.ref} dated {day(x)}, after the screening date",
             tuple(_evidence(h) for h in later),
         )
+    # Its words name one ("Intensity modulated radiation therapy") under a code the sets do
+    # not hold (a SNOMED CT child concept, a local code): it may be one.
+    named = [
+        x
+        for x in done
+        if x not in hits
+        and (x.date is None or x.date >= window.start)
+        and any(cs.named_in(x.display) for cs in code_sets)
+        and not unreadable(x.codes, code_sets)  # those are named below, as unreadable
+    ]
+    if named:
+        x = named[0]
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {x.ref} ({x.display}) may be one; its code is not in the list",
+            tuple(_evidence(h) for h in named),
+        )
     unread = [x for x in done if unreadable(x.codes, code_sets)]
     if unread:
         x = unread[0]
