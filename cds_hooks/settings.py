@@ -57,9 +57,7 @@ class Settings(BaseSettings):
     issued_card_flush_seconds: float = Field(
         default=0.2, gt=0, le=60, alias="CDS_ISSUED_CARD_FLUSH_SECONDS"
     )
-    issued_card_max_pending: int = Field(
-        default=10_000, ge=1, alias="CDS_ISSUED_CARD_MAX_PENDING"
-    )
+    issued_card_max_pending: int = Field(default=10_000, ge=1, alias="CDS_ISSUED_CARD_MAX_PENDING")
     # A write that cannot get the database in this time fails (feedback → 503).
     store_timeout_seconds: float = Field(default=5.0, gt=0, alias="CDS_STORE_TIMEOUT_SECONDS")
     # The hook waits this long for the suppression lookup, then shows the card anyway.

@@ -99,4 +99,3 @@ class BodyDeadline:
                 {"Connection": "close"},
             )
             await response(scope, receive, send)
-

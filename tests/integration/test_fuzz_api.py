@@ -85,12 +85,16 @@ def test_requests_the_contract_allows_are_accepted(api_schema: Any) -> None:
             strategy = strategy.map(_select_draft_orders)
 
         @given(case=strategy)
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)
+        @settings(
+            max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def positive(case: Any) -> None:
             response = case.call(timeout=30)
             assert response.status_code in ACCEPTED, (
-                case.path, response.status_code, response.text[:300], case.body,
+                case.path,
+                response.status_code,
+                response.text[:300],
+                case.body,
             )
 
         positive()

@@ -81,7 +81,8 @@ def _stalled_body(base_url: str, sent: bytes = b'{"hook": "pat') -> bytes:
     with socket.create_connection((host, int(port)), timeout=20) as sock:
         sock.sendall(
             f"POST /cds-services/{PV} HTTP/1.1\r\nHost: {host}\r\n"
-            "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n".encode() + sent
+            "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n".encode()
+            + sent
         )
         answer = b""
         while chunk := sock.recv(65536):  # the server answers, then closes
@@ -135,7 +136,13 @@ def _serve(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen[byt
 
 def test_serve_runs_workers_and_applies_its_limits(tmp_path: Path) -> None:
     process, base, log_path = _serve(
-        tmp_path, "--workers", "2", "--body-timeout", "1", "--graceful-shutdown", "3",
+        tmp_path,
+        "--workers",
+        "2",
+        "--body-timeout",
+        "1",
+        "--graceful-shutdown",
+        "3",
         CDS_KEEP_ALIVE_SECONDS="2",
     )
     try:
@@ -147,7 +154,6 @@ def test_serve_runs_workers_and_applies_its_limits(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert process.returncode == 0, log_path.read_text()[-2000:]
-
 
 
 def _hold_body(base_url: str) -> socket.socket:

@@ -348,7 +348,8 @@ def test_postgres_store_refuses_feedback_while_read_only_and_recovers(postgres_u
                     break
             await store.flush()
             stored = {
-                r[0] for r in await admin.fetch(
+                r[0]
+                for r in await admin.fetch(
                     "SELECT card_uuid FROM feedback WHERE service_id = 'svc-ro'"
                 )
             }

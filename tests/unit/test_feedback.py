@@ -286,8 +286,11 @@ def test_suppression_lookup_is_one_primary_key_search(tmp_path: Path) -> None:
         cards = [(f"card-{i}", "patient-1", "trial-x", "likely_eligible") for i in range(2000)]
         await store.write_cards(cards)
         await store.record_feedback(
-            "svc", [item(f"card-{i}", ts=f"2026-03-02T10:{i // 60:02d}:{i % 60:02d}Z")
-                    for i in range(0, 2000, 2)]
+            "svc",
+            [
+                item(f"card-{i}", ts=f"2026-03-02T10:{i // 60:02d}:{i % 60:02d}Z")
+                for i in range(0, 2000, 2)
+            ],
         )
         return await store.suppressed_status("patient-1", "trial-x", CODES, 90)
 

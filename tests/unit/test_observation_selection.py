@@ -66,9 +66,7 @@ def test_selection_reads_codes_of_read_sets_and_nothing_else(engine: Engine) -> 
 )
 def test_shapes_it_cannot_read_cheaply_go_to_the_parser(odd: dict[str, Any]) -> None:
     # The parser then reports what is wrong; the selection never drops it unseen.
-    selection = ObservationSelection.of(
-        [load_terminology().code_set(n) for n in ("creatinine",)]
-    )
+    selection = ObservationSelection.of([load_terminology().code_set(n) for n in ("creatinine",)])
     assert selection.reads(odd)
 
 

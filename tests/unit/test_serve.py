@@ -17,9 +17,16 @@ def test_help_lists_every_limit_and_its_variable() -> None:
     serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
     text = serve.format_help()
     for option in (
-        "--workers", "--keep-alive", "--limit-concurrency", "--graceful-shutdown",
-        "--body-timeout", "$CDS_WORKERS", "$CDS_KEEP_ALIVE_SECONDS", "$CDS_LIMIT_CONCURRENCY",
-        "$CDS_GRACEFUL_SHUTDOWN_SECONDS", "$CDS_BODY_TIMEOUT_SECONDS",
+        "--workers",
+        "--keep-alive",
+        "--limit-concurrency",
+        "--graceful-shutdown",
+        "--body-timeout",
+        "$CDS_WORKERS",
+        "$CDS_KEEP_ALIVE_SECONDS",
+        "$CDS_LIMIT_CONCURRENCY",
+        "$CDS_GRACEFUL_SHUTDOWN_SECONDS",
+        "$CDS_BODY_TIMEOUT_SECONDS",
     ):
         assert option in text
 
