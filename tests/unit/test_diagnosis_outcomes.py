@@ -5,6 +5,7 @@ outside the window, suspected, refuted, inactive, undated, without histology).""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -109,7 +110,7 @@ def test_a_diagnosis_or_report_outside_the_window_does_not_confirm(
     assert result.evidence == (ev(c),)
 
 
-def pathology(**changes: object) -> ObservationFact:
+def pathology(**changes: Any) -> ObservationFact:
     return dataclasses.replace(obs(PATHOLOGY, coded=ADENO, days=20), **changes)
 
 

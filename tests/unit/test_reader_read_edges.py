@@ -45,7 +45,8 @@ def test_as_dict_and_as_list() -> None:
     assert as_dict(proxy) is proxy
     ordered = OrderedDict(a=1)
     assert as_dict(ordered) is ordered
-    for odd in (None, [], "x", 1, ("a", 1)):
+    not_dicts: tuple[object, ...] = (None, [], "x", 1, ("a", 1))
+    for odd in not_dicts:
         assert as_dict(odd) == {}
     items = [1, 2]
     assert as_list(items) is items
@@ -55,7 +56,8 @@ def test_as_dict_and_as_list() -> None:
 
     subclass = Items([1])
     assert as_list(subclass) is subclass
-    for odd in (None, {}, "ab", (1, 2), 3):
+    not_lists: tuple[object, ...] = (None, {}, "ab", (1, 2), 3)
+    for odd in not_lists:
         assert as_list(odd) == []
 
 
