@@ -466,7 +466,7 @@ def test_a_jittered_population_on_a_local_cluster_matches_screen(
 
     bundles = list(population(150, seed=3))
     write_export(tmp_path / "export", [[e["resource"] for e in b["entry"]] for b in bundles])
-    with LocalCluster(
+    with LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         outcome = run_prescreen(

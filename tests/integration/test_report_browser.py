@@ -176,7 +176,7 @@ def test_card_link_opens_the_report_a_clinician_reads(service: Service, tmp_path
 
 
 def _hostile_request() -> dict[str, Any]:
-    body = copy.deepcopy(POSSIBLY)
+    body: dict[str, Any] = copy.deepcopy(POSSIBLY)
     body["prefetch"]["patient"]["name"] = [{"family": NAME, "given": [NAME]}]
     for entry in body["prefetch"]["conditions"]["entry"]:
         resource = entry["resource"]

@@ -323,7 +323,8 @@ def test_postgres_store_refuses_feedback_while_read_only_and_recovers(postgres_u
         store = PostgresFeedbackStore(postgres_url, StoreOptions(write_timeout=2.0))
         await store.open()
         admin = await asyncpg.connect(postgres_url)
-        acknowledged, refused = set(), set()
+        acknowledged: set[str] = set()
+        refused: set[str] = set()
         try:
             await _set_read_only(admin, True)
             for _ in range(5):

@@ -9,11 +9,11 @@ from datetime import date
 import pytest
 
 from cds_hooks.eligibility.results import Evidence
+from fhir_mappings.facts import LOINC
 from tests.unit.test_engine_rules import (
     CG_RULE,
     CREAT,
     DIP,
-    LOINC,
     WEIGHT,
     day,
     obs,

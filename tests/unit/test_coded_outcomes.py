@@ -12,8 +12,8 @@ import pytest
 from cds_hooks.eligibility import CriterionResult
 from cds_hooks.eligibility.results import Evidence
 from fhir_mappings.facts import LOINC, SNOMED, ObservationValue
-from tests.unit.test_engine_rules import day
-from tests.unit.test_rules_generic import BREASTFEEDING, CT, FEEDING, obs, rec, run, stage
+from tests.unit.test_engine_rules import day, obs
+from tests.unit.test_rules_generic import BREASTFEEDING, CT, FEEDING, rec, run, stage
 
 T_CODES = {
     "TX": "1222604002",

@@ -26,6 +26,7 @@ from cds_hooks.feedback import (
     make_store,
     patient_key,
 )
+from cds_hooks.feedback import schema as feedback_schema
 from cds_hooks.feedback import store as store_module
 
 T = TypeVar("T")
@@ -298,7 +299,7 @@ def test_suppression_lookup_is_one_primary_key_search(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         # The lookup reads the derived rows, bounded by the reason codes, not the cards.
         assert db.execute("SELECT COUNT(*) FROM suppression").fetchone()[0] == 1
-        sql = store_module.schema.suppression_query(3, len(CODES))
+        sql = feedback_schema.suppression_query(3, len(CODES))
         plan = " ".join(
             row[3]
             for row in db.execute(
@@ -468,7 +469,7 @@ def test_unreachable_database_at_start_does_not_stop_the_service(tmp_path: Path)
 def test_an_older_database_gets_its_suppressions_derived_at_start(tmp_path: Path) -> None:
     path = tmp_path / "f.sqlite3"
     with sqlite3.connect(path) as db:  # the schema before the suppression table existed
-        for statement in store_module.schema.SCHEMA[:2]:
+        for statement in feedback_schema.SCHEMA[:2]:
             db.execute(statement)
         now = datetime.now(UTC).isoformat()
         db.execute(

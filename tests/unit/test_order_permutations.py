@@ -15,7 +15,9 @@ from fhir_mappings.record import RecordError, build_record
 from tests.unit.test_record import PATIENT, obs
 
 
-def hb(value: float, oid: str = "dup", day: str = "2026-02-01", **extra: Any) -> dict[str, Any]:
+def hb(
+    value: float, oid: str = "dup", day: str | None = "2026-02-01", **extra: Any
+) -> dict[str, Any]:
     return obs(oid, day, valueQuantity={"value": value, "system": UCUM, "code": "g/dL"}, **extra)
 
 

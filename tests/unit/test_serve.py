@@ -14,7 +14,7 @@ def parse(*argv: str) -> object:
 
 
 def test_help_lists_every_limit_and_its_variable() -> None:
-    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr,index]
     text = serve.format_help()
     for option in (
         "--workers",
