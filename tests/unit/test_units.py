@@ -149,6 +149,11 @@ def test_molar_mass_is_used_only_across_mass_and_substance() -> None:
         ("x1000/uL", "10*3/uL"),
         ("X10^9/L", "10*9/L"),
         ("Gpt/l", "10*9/L"),
+        ("MIU/ML", "m[IU]/mL"),
+        ("mIU/L", "m[IU]/L"),
+        ("uIU/mL", "u[IU]/mL"),
+        ("µIU/mL", "u[IU]/mL"),
+        ("mcIU/mL", "u[IU]/mL"),
     ],
 )
 def test_normalize_aliases_and_folding(text: str, ucum: str) -> None:
