@@ -375,10 +375,16 @@ class MedicationHistory(RuleParams):
 
 
 class ProcedureHistory(RuleParams):
+    """met when a done Procedure in the code sets is dated inside the window. One coded only
+    in an `uncertain_code_sets` set (a code that may be the therapy or another: CPT 96413
+    is a chemotherapy infusion or a complex biologic agent's) decides nothing: it keeps the
+    rule unknown unless another procedure decides it."""
+
     READS_HISTORY = True
     type: Literal["procedure_history"]
     label: Label
     procedure_code_sets: list[CodeSetName] = reads("Procedure", min_length=1)
+    uncertain_code_sets: list[CodeSetName] = reads("Procedure", default_factory=list)
     absence: Absence
 
 

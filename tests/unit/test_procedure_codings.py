@@ -133,3 +133,34 @@ def test_a_named_therapy_before_the_window_decides_nothing() -> None:
     old = named("999999001", "Radiotherapy of pelvis", days=400)
     result = run(RADIOTHERAPY, rec(procedures=(old,)), lookback=365)
     assert result.status == "not_met"
+
+
+CHEMO_OR_BIOLOGIC = {**CHEMO, "uncertain_code_sets": ["chemotherapy_or_biologic_administration"]}
+
+
+def test_a_chemotherapy_or_biologic_infusion_code_keeps_the_history_open() -> None:
+    """CPT 96413 is billed for chemotherapy and for a complex biologic (infliximab) alike:
+    it can neither count as chemotherapy nor be read as none."""
+    result = run(CHEMO_OR_BIOLOGIC, rec(procedures=(done(CPT, "96413"),)), lookback=36500)
+    assert result.status == "unknown"
+    assert result.reason == (
+        f"Prior chemotherapy: Procedure/p on {day(200).isoformat()} may be one (CPT "
+        "chemotherapy or highly complex biologic agent administration: the code does not "
+        "say which drug was given)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("procedures", "expected"),
+    [
+        ((done(CPT, "96523"),), "not_met"),  # irrigation of a venous access device
+        ((done(CPT, "96413"), done(OPS, "8-542.11")), "met"),  # a clear chemotherapy decides
+        ((ProcedureFact("Procedure/p", frozenset({(CPT, "96413")}), "completed", day(400)),),
+         "not_met"),  # before the window
+    ],
+)  # fmt: skip
+def test_other_codes_and_clear_records_still_decide(
+    procedures: tuple[ProcedureFact, ...], expected: str
+) -> None:
+    result = run(CHEMO_OR_BIOLOGIC, rec(procedures=procedures), lookback=365)
+    assert result.status == expected, result.reason

@@ -376,6 +376,24 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
             f"{p.label}: {x.display or x.ref} dated {day(x)}, after the screening date",
             tuple(_evidence(h) for h in later),
         )
+    uncertain_sets = [s.code_set(n) for n in p.uncertain_code_sets]
+    read_sets = [*code_sets, *uncertain_sets]  # the code systems the rule can read
+    uncertain = [
+        x
+        for x in done
+        if x not in hits
+        and (x.date is None or x.date >= window.start)
+        and any(cs.matches(x.codes) for cs in uncertain_sets)
+    ]
+    if uncertain:
+        x = uncertain[0]
+        why = "; ".join(cs.description for cs in uncertain_sets if cs.matches(x.codes))
+        return Outcome(
+            UNKNOWN,
+            f"{p.label}: {x.display or x.ref}{f' on {day(x)}' if x.date else ''} may be one "
+            f"({why})",
+            tuple(_evidence(h) for h in uncertain),
+        )
     # Its words name one ("Intensity modulated radiation therapy") under a code the sets do
     # not hold (a SNOMED CT child concept, a local code): it may be one.
     named = [
@@ -384,7 +402,7 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
         if x not in hits
         and (x.date is None or x.date >= window.start)
         and any(cs.named_in(x.display) for cs in code_sets)
-        and not unreadable(x.codes, code_sets)  # those are named below, as unreadable
+        and not unreadable(x.codes, read_sets)  # those are named below, as unreadable
     ]
     if named:
         x = named[0]
@@ -393,7 +411,7 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
             f"{p.label}: {x.ref} ({x.display}) may be one; its code is not in the list",
             tuple(_evidence(h) for h in named),
         )
-    unread = [x for x in done if unreadable(x.codes, code_sets)]
+    unread = [x for x in done if unreadable(x.codes, read_sets)]
     if unread:
         x = unread[0]
         return Outcome(
