@@ -111,3 +111,41 @@ def test_an_active_metastasis_diagnosed_before_the_staging_window_is_not_cleared
     result = screen_with(fixture, trial, criterion, "C78.7", onset="2024-06-01")
     assert result.status == "unknown"
     assert "still recorded as active" in result.reason
+
+
+@pytest.mark.parametrize(
+    "system", ["http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10"]
+)
+@pytest.mark.parametrize(
+    ("trial", "criterion"), [("torch-e2", "other_malignancy"), ("neo-field-i", "other_malignancy")]
+)
+def test_a_personal_history_of_cancer_keeps_a_history_of_malignancy_open(
+    system: str, trial: str, criterion: str
+) -> None:
+    """Z85 says a cancer was had, not when: "history of other malignancies (within 5 years)"
+    can be neither met nor cleared by it."""
+    result = screen_with("likely_eligible", trial, criterion, "Z85.46", system)
+    assert result.status == "unknown"
+    assert f"{CONDITION_ID} on 2026-02-10 is coded too broadly to tell (Personal history" in (
+        result.reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("trial", "criterion", "code", "onset", "expected"),
+    [
+        # Recorded more than five years ago: the cancer was before that, outside the window.
+        ("torch-e2", "other_malignancy", "Z85.46", "2019-01-10", "not_met"),
+        # A concomitant (current) malignancy is not a past one.
+        ("rapido", "concomitant_malignancy", "Z85.46", "2026-02-10", "not_met"),
+        # A relative's cancer is not the patient's.
+        ("torch-e2", "other_malignancy", "Z80.0", "2026-02-10", "not_met"),
+    ],
+)
+def test_a_personal_history_decides_where_it_can(
+    trial: str, criterion: str, code: str, onset: str, expected: str
+) -> None:
+    result = screen_with(
+        "likely_eligible", trial, criterion, code, "http://hl7.org/fhir/sid/icd-10-cm", onset=onset
+    )
+    assert result.status == expected, result.reason
