@@ -207,24 +207,18 @@ def parse_medication(
         problems.append(f"doNotPerform {short_repr(do_not)} is not a boolean")
         status = None  # whether it is an order to give or not to give is unknown
     drug = drugs.identify(codes, texts)
-    codes, possible, possible_codes, unplaced = (
-        drug.codes,
-        drug.possible_drugs,
-        drug.possible_codes,
-        drug.unplaced,
-    )
     return MedicationFact(
         ref=ref,
         resource_type=resource_type,
-        codes=codes,
+        codes=drug.codes,
         status=status if type(status) is str else None,
         intent=intent if type(intent) is str else None,
         date=when,
         display=display,
         problem="; ".join(problems) or None,
-        possible_drugs=possible,
-        possible_codes=possible_codes,
-        unplaced=unplaced,
+        possible_drugs=drug.possible_drugs,
+        possible_codes=drug.possible_codes,
+        unplaced=drug.unplaced,
         supply_days=_supply_days(resource.get("daysSupply")),
     )
 

@@ -344,8 +344,10 @@ def build_record(
                     if when is not None:
                         older.append(_Older(position, when, codes, resource))
                         continue
-                bucket.append(refine_observation(parse_observation(resource), terms, patient))
-                positions.append(position)
+                fact = build_observation(resource)
+                if fact is not None:
+                    bucket.append(fact)
+                    positions.append(position)
             elif resource_type == "DiagnosticReport":
                 bucket.append(refine_report(parse_report(resource), terms))
             else:

@@ -28,7 +28,7 @@ from cds_hooks.trials.params import (
     NoActiveMedication,
     ProcedureHistory,
 )
-from fhir_mappings.facts import MedicationFact, ProcedureFact
+from fhir_mappings.facts import AllergyFact, MedicationFact, ProcedureFact
 from fhir_mappings.medications import MEDICATION_TYPES
 from fhir_mappings.terminology import CodeSet
 
@@ -156,21 +156,26 @@ def _unread_medication(m: MedicationFact) -> str:
     if not m.codes:
         return f"{m.ref} has no readable medication code"
     if m.unplaced:
-        codes = ", ".join(code for _, code in sorted(m.codes))
-        return (
-            f"{m.ref} is coded only as RxNorm {codes}, with no drug name, and the drug list "
-            "does not hold that code: which drug it is cannot be told"
-        )
+        return _unplaced(m, "drug")
     return not_read(m.ref, m.codes, "medication ", _name(m))
 
 
-def _unidentified(m: MedicationFact, code_sets: list[CodeSet]) -> bool:
-    """Whether the drug of `m` cannot be told against `code_sets`: coded only in systems
-    they do not name, or only by unnamed RxNorm codes the drug list does not place
-    (`MedicationFact.unplaced`) and none of the sets holds."""
-    if m.unplaced:
-        return not any(cs.matches(m.codes) for cs in code_sets)
-    return unreadable(m.codes, code_sets)
+def _unplaced(x: MedicationFact | AllergyFact, name: str) -> str:
+    """Why an order or allergy coded only by unplaced RxNorm codes decides nothing."""
+    codes = ", ".join(code for _, code in sorted(x.codes))
+    return (
+        f"{x.ref} is coded only as RxNorm {codes}, with no {name} name, and the drug list "
+        "does not hold that code: which drug it is cannot be told"
+    )
+
+
+def _unidentified(x: MedicationFact | AllergyFact, code_sets: list[CodeSet]) -> bool:
+    """Whether the drug of an order or allergy cannot be told against `code_sets`: coded
+    only in systems they do not name, or only by unnamed RxNorm codes the drug list does
+    not place (`unplaced`) and none of the sets holds."""
+    if x.unplaced:
+        return not any(cs.matches(x.codes) for cs in code_sets)
+    return unreadable(x.codes, code_sets)
 
 
 def no_active_medication(p: NoActiveMedication, s: Screening, window: Window) -> Outcome:
@@ -378,13 +383,9 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
         )
     uncertain_sets = [s.code_set(n) for n in p.uncertain_code_sets]
     read_sets = [*code_sets, *uncertain_sets]  # the code systems the rule can read
-    uncertain = [
-        x
-        for x in done
-        if x not in hits
-        and (x.date is None or x.date >= window.start)
-        and any(cs.matches(x.codes) for cs in uncertain_sets)
-    ]
+    # Done, not a hit, and not dated before the window: what may still be one.
+    undecided = [x for x in done if x not in hits and (x.date is None or x.date >= window.start)]
+    uncertain = [x for x in undecided if any(cs.matches(x.codes) for cs in uncertain_sets)]
     if uncertain:
         x = uncertain[0]
         why = "; ".join(cs.description for cs in uncertain_sets if cs.matches(x.codes))
@@ -398,10 +399,8 @@ def procedure_history(p: ProcedureHistory, s: Screening, window: Window) -> Outc
     # not hold (a SNOMED CT child concept, a local code): it may be one.
     named = [
         x
-        for x in done
-        if x not in hits
-        and (x.date is None or x.date >= window.start)
-        and any(cs.named_in(x.display) for cs in code_sets)
+        for x in undecided
+        if any(cs.named_in(x.display) for cs in code_sets)
         and not unreadable(x.codes, read_sets)  # those are named below, as unreadable
     ]
     if named:
@@ -482,18 +481,11 @@ def allergy(p: Allergy, s: Screening, window: Window) -> Outcome:
             f"{p.label}: {a.ref} may be to {', '.join(a.possible_drugs)}; code not recognised",
             tuple(Evidence(m.ref, m.display, None, day(m), "code not recognised") for m in maybe),
         )
-    unread = [
-        a
-        for a in counted
-        if (a.unplaced and not any(cs.matches(a.codes) for cs in code_sets))
-        or unreadable(a.codes, code_sets)
-    ]
+    unread = [a for a in counted if _unidentified(a, code_sets)]
     if unread:
         a = unread[0]
         what = (
-            f"{a.ref} is coded only as RxNorm {', '.join(c for _, c in sorted(a.codes))}, with "
-            "no substance name, and the drug list does not hold that code: which drug it is "
-            "cannot be told"
+            _unplaced(a, "substance")
             if a.unplaced
             else not_read(a.ref, a.codes, "substance ", a.display)
         )
