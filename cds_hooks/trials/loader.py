@@ -13,16 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from pydantic import ValidationError
 
 from cds_hooks.trials.model import CriterionDefinition, TrialDefinition
-from cds_hooks.trials.params import parse_rule
+from cds_hooks.trials.params import SCHEMA_PATH, parse_rule
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "definitions"
-SCHEMA_PATH = Path(__file__).resolve().parent / "trial-definition.schema.json"
 
 
 class TrialDefinitionError(ValueError):
@@ -66,13 +64,9 @@ def parse_trial(raw: Any, source: str) -> TrialDefinition:
         raise TrialDefinitionError(f"{source}: {_pointer(error.absolute_path)}: {error.message}")
     default_lookback = int(raw["lookback_days"])
     criteria = []
-    for i, c in enumerate(raw["criteria"]):
-        try:
-            params = parse_rule(c["rule"])
-        except ValidationError as exc:  # the schema is generated from the models: a bug
-            first = exc.errors()[0]
-            where = _pointer(["criteria", i, "rule", *first["loc"]])
-            raise TrialDefinitionError(f"{source}: {where}: {first['msg']}") from None
+    for c in raw["criteria"]:
+        # Validated above against the schema generated from the rule classes.
+        params = parse_rule(c["rule"], validated=True)
         criteria.append(
             CriterionDefinition(
                 id=c["id"],

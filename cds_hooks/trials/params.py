@@ -1,27 +1,50 @@
 """Typed parameters of every rule type: the one source of truth for the criteria language.
 
-Each rule type is one pydantic model; a rule carries exactly its model's keys (extra keys
-are refused, so a rule can never carry another rule's parameters). The `rule` part of
-`trial-definition.schema.json` is generated from these models (`python -m
-cds_hooks.trials.schema`), and a test checks that the committed schema is that output.
+Each rule type is one frozen dataclass; a rule carries exactly its class's keys. The `rule`
+part of `trial-definition.schema.json` is generated from these classes (`python -m
+cds_hooks.trials.schema`), and a test checks that the committed schema is that output. The
+loader validates every definition against that schema before it builds these objects, so
+the classes carry their constraints as JSON Schema keywords (`Keywords`, `spec`) and need
+no validation library at run time: a CLI start pays for none.
 
 Fields that name a code set say what the engine reads through them (`x-reads`): a
 resource type, or "values" for sets of coded answers matched inside resources already
 read. Prefetch templates and the FHIR fetches are derived from these reads.
+
+No `from __future__ import annotations` here, on purpose: the field types are evaluated
+once, as the classes are made, so building a rule never evaluates type strings (that cost
+~30 ms per start). Only the nested rule is a forward reference ("Rule").
 """
 
-from __future__ import annotations
-
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, Union
-
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union, dataclass_transform
 
 from fhir_mappings.medications import MEDICATION_TYPES
 
-CodeSetName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-Label = Annotated[str, Field(min_length=1)]
+SCHEMA_PATH = Path(__file__).resolve().parent / "trial-definition.schema.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Keywords:
+    """JSON Schema keywords a value must satisfy (in `Annotated[...]`)."""
+
+    values: tuple[tuple[str, Any], ...]
+
+
+def keywords(**values: Any) -> Keywords:
+    return Keywords(tuple(values.items()))
+
+
+CodeSetName = Annotated[str, keywords(pattern=r"^[a-z][a-z0-9_]*$")]
+Label = Annotated[str, keywords(minLength=1)]
+Modality = Annotated[str, keywords(pattern=r"^[A-Z]{2}$")]  # DICOM modality: MR, CT, ES…
 Op = Literal[">=", ">", "<=", "<"]
 # What a presence rule concludes when nothing matching is on record. "not_met" means the
 # definition accepts the record's silence as a clear (e.g. the problem list for an active
@@ -41,8 +64,23 @@ ReadKind = Literal[
 ]
 
 
+def spec(
+    *,
+    default: Any = dataclasses.MISSING,
+    default_factory: Any = dataclasses.MISSING,
+    reads: ReadKind | None = None,
+    **schema: Any,
+) -> Any:
+    """A field with JSON Schema keywords for its (non-null) value, e.g. `minimum=0`, and
+    optionally what it reads (`x-reads`)."""
+    metadata: dict[str, Any] = {"schema": schema}
+    if reads is not None:
+        metadata["x-reads"] = reads
+    return field(default=default, default_factory=default_factory, metadata=metadata)
+
+
 def reads(kind: ReadKind, **extra: Any) -> Any:
-    return Field(json_schema_extra={"x-reads": kind}, **extra)
+    return spec(reads=kind, **extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +96,18 @@ class Read:
     all_statuses: bool = False
 
 
-class RuleParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RuleError(ValueError):
+    """A rule that is not valid under the definition schema; `path` is its JSON pointer."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field, spec))
+class RuleParams:
+    """Base of every rule type. Each subclass is made a frozen, keyword-only dataclass."""
 
     # Resource types read without a code set (e.g. Patient for age).
     READS_ALSO: ClassVar[tuple[str, ...]] = ()
@@ -70,32 +118,42 @@ class RuleParams(BaseModel):
     # older result can only ever be named as "the latest, too old", so the record need not
     # build the results behind it (`observation_horizons`). False means no such bound.
     READS_OBSERVATIONS_IN_WINDOW: ClassVar[bool] = False
+    # The class's own docstring (the dataclass machinery fills in a signature when absent).
+    DESCRIPTION: ClassVar[str | None] = None
+    # (field name, what it reads) for every field that names code sets.
+    READ_FIELDS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     type: str
 
-    def children(self) -> tuple[RuleParams, ...]:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.DESCRIPTION = cls.__dict__.get("__doc__")
+        dataclass(frozen=True, kw_only=True)(cls)
+        cls.READ_FIELDS = tuple(
+            (f.name, f.metadata["x-reads"])
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if "x-reads" in f.metadata
+        )
+
+    def children(self) -> tuple["RuleParams", ...]:
         return ()
 
     def own_reads(self) -> Iterator[Read]:
         for resource_type in self.READS_ALSO:
             yield Read(resource_type, None, self.READS_HISTORY)
-        for name, info in type(self).model_fields.items():
-            extra = info.json_schema_extra
-            if not isinstance(extra, dict) or "x-reads" not in extra:
-                continue
-            kind = str(extra["x-reads"])
+        for name, kind in self.READ_FIELDS:
             value = getattr(self, name)
             names = [value] if isinstance(value, str) else list(value or ())
-            types = sorted(MEDICATION_TYPES) if kind == "Medication" else (kind,)
+            resource_types = sorted(MEDICATION_TYPES) if kind == "Medication" else (kind,)
             for code_set in names:
-                for resource_type in types:
+                for resource_type in resource_types:
                     yield Read(resource_type, code_set, self.READS_HISTORY)
 
     def reads_trial(self) -> bool:
         """Whether the outcome depends on which trial is being screened."""
         return False
 
-    def walk(self) -> Iterator[RuleParams]:
+    def walk(self) -> Iterator["RuleParams"]:
         yield self
         for child in self.children():
             yield from child.walk()
@@ -104,14 +162,28 @@ class RuleParams(BaseModel):
         for rule in self.walk():
             yield from rule.own_reads()
 
+    def as_raw(self) -> dict[str, Any]:
+        """The rule as a definition writes it (every key, defaults included)."""
+        return _raw(self)  # type: ignore[no-any-return]
+
+
+def _raw(value: Any) -> Any:
+    if isinstance(value, RuleParams):
+        return {f.name: _raw(getattr(value, f.name)) for f in dataclasses.fields(value)}  # type: ignore[arg-type]
+    if isinstance(value, list):
+        return [_raw(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _raw(v) for k, v in value.items()}
+    return value
+
 
 # --------------------------------------------------------------------------- patient
 class AgeRange(RuleParams):
     READS_ALSO = ("Patient",)
     type: Literal["age_range"]
     label: Label
-    min: int = Field(ge=0)
-    max: int | None = Field(default=None, ge=0)
+    min: int = spec(minimum=0)
+    max: int | None = spec(default=None, minimum=0)
 
 
 class Deceased(RuleParams):
@@ -135,12 +207,12 @@ class Diagnosis(RuleParams):
     READS_ALSO = ("DiagnosticReport",)
     type: Literal["diagnosis"]
     label: Label
-    confirmed_code_sets: list[CodeSetName] = reads("Condition", min_length=1)
-    disease_code_sets: list[CodeSetName] = reads("Condition", min_length=1)
-    histology_code_sets: list[CodeSetName] = reads("values", min_length=1)
+    confirmed_code_sets: list[CodeSetName] = reads("Condition", minItems=1)
+    disease_code_sets: list[CodeSetName] = reads("Condition", minItems=1)
+    histology_code_sets: list[CodeSetName] = reads("values", minItems=1)
     # Pathology Observations (e.g. LOINC 59847-4) whose coded value states the histology:
     # read like a pathology report's conclusion.
-    pathology_code_sets: list[CodeSetName] = reads("Observation", default=[])
+    pathology_code_sets: list[CodeSetName] = reads("Observation", default_factory=list)
     # The histology in words, for reasons ("diagnosis code states adenocarcinoma").
     histology_name: Label
     absent_reason: Label
@@ -155,11 +227,11 @@ class ConditionPresent(RuleParams):
 
     type: Literal["condition"]
     label: Label
-    code_sets: list[CodeSetName] = reads("Condition", min_length=1)
+    code_sets: list[CodeSetName] = reads("Condition", minItems=1)
     except_code_sets: list[CodeSetName] = reads("Condition", default_factory=list)
     uncertain_code_sets: list[CodeSetName] = reads("Condition", default_factory=list)
     active_only: bool
-    within_days: int | None = Field(default=None, ge=1)
+    within_days: int | None = spec(default=None, minimum=1)
     absence: Absence
 
 
@@ -173,9 +245,9 @@ class Histology(RuleParams):
     READS_ALSO = ("DiagnosticReport",)
     type: Literal["histology"]
     label: Label
-    histology_code_sets: list[CodeSetName] = reads("values", min_length=1)
-    disease_code_sets: list[CodeSetName] = reads("Condition", min_length=1)
-    pathology_code_sets: list[CodeSetName] = reads("Observation", default=[])
+    histology_code_sets: list[CodeSetName] = reads("values", minItems=1)
+    disease_code_sets: list[CodeSetName] = reads("Condition", minItems=1)
+    pathology_code_sets: list[CodeSetName] = reads("Observation", default_factory=list)
 
 
 class DistinctCount(RuleParams):
@@ -183,24 +255,24 @@ class DistinctCount(RuleParams):
 
     type: Literal["distinct_count"]
     label: Label
-    code_sets: list[CodeSetName] = reads("Condition", min_length=1)
+    code_sets: list[CodeSetName] = reads("Condition", minItems=1)
     group_code_set: CodeSetName = reads("values")
     op: Op
-    value: int = Field(ge=0)
+    value: int = spec(minimum=0)
 
 
 class Oligometastases(RuleParams):
     READS_OBSERVATIONS_IN_WINDOW = True
     type: Literal["oligometastases"]
-    secondary_code_sets: list[CodeSetName] = reads("Condition", min_length=1)
+    secondary_code_sets: list[CodeSetName] = reads("Condition", minItems=1)
     body_site_code_set: CodeSetName = reads("values")
     lesion_count: CodeSetName = reads("Observation")
     site_count: CodeSetName = reads("Observation")
     m_stage: CodeSetName = reads("Observation")
     m0_values: CodeSetName = reads("values")
-    max_sites: int = Field(ge=0)
-    max_lesions: int = Field(ge=0)
-    synchronous_within_days: int | None = Field(default=None, ge=0)
+    max_sites: int = spec(minimum=0)
+    max_lesions: int = spec(minimum=0)
+    synchronous_within_days: int | None = spec(default=None, minimum=0)
     disease_code_sets: list[CodeSetName] = reads("Condition", default_factory=list)
 
 
@@ -226,7 +298,7 @@ class LabUlnMultiple(RuleParams):
     type: Literal["lab_uln_multiple"]
     label: Label
     code_set: CodeSetName = reads("Observation")
-    max_multiple: float = Field(gt=0)
+    max_multiple: float = spec(exclusiveMinimum=0)
     limit: CodeSetName
 
 
@@ -273,8 +345,8 @@ class OrderedCategory(RuleParams):
     label: Label
     code_set: CodeSetName = reads("Observation")
     values: CodeSetName = reads("values")
-    scale: list[Label] = Field(min_length=2)
-    aliases: dict[str, list[Label]] = Field(default_factory=dict)
+    scale: list[Label] = spec(minItems=2)
+    aliases: dict[str, list[Label]] = field(default_factory=dict)
     min: Label
     max: Label
 
@@ -318,13 +390,13 @@ class ReportNumber(RuleParams):
     op: Op
     value: float
     unit: Label
-    report_code_sets: list[CodeSetName] = reads("DiagnosticReport", min_length=1)
+    report_code_sets: list[CodeSetName] = reads("DiagnosticReport", minItems=1)
     anchor: Label
     modality: Label
     # DICOM modality codes (MR, CT, ES…) of the reports whose text counts: a report known to
     # be of another modality never decides (an endoscopy's distance is not an MRI's). Empty:
     # any report in `report_code_sets`.
-    modalities: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = []
+    modalities: list[Modality] = field(default_factory=list)
 
 
 class MeasurableDisease(RuleParams):
@@ -345,7 +417,7 @@ class MsiMmr(RuleParams):
     msi: CodeSetName = reads("Observation")
     stable_values: CodeSetName = reads("values")
     high_values: CodeSetName = reads("values")
-    proteins: list[CodeSetName] = reads("Observation", min_length=1)
+    proteins: list[CodeSetName] = reads("Observation", minItems=1)
     intact_values: CodeSetName = reads("values")
     loss_values: CodeSetName = reads("values")
 
@@ -354,7 +426,7 @@ class MsiMmr(RuleParams):
 class NoActiveMedication(RuleParams):
     type: Literal["no_active_medication"]
     label: Label
-    medication_code_sets: list[CodeSetName] = reads("Medication", min_length=1)
+    medication_code_sets: list[CodeSetName] = reads("Medication", minItems=1)
     why: Label
 
 
@@ -368,10 +440,10 @@ class MedicationHistory(RuleParams):
     READS_HISTORY = True
     type: Literal["medication_history"]
     label: Label
-    medication_code_sets: list[CodeSetName] = reads("Medication", min_length=1)
+    medication_code_sets: list[CodeSetName] = reads("Medication", minItems=1)
     active_only: bool
     absence: Absence
-    min_days_active: int | None = Field(default=None, ge=1)
+    min_days_active: int | None = spec(default=None, minimum=1)
 
 
 class ProcedureHistory(RuleParams):
@@ -383,7 +455,7 @@ class ProcedureHistory(RuleParams):
     READS_HISTORY = True
     type: Literal["procedure_history"]
     label: Label
-    procedure_code_sets: list[CodeSetName] = reads("Procedure", min_length=1)
+    procedure_code_sets: list[CodeSetName] = reads("Procedure", minItems=1)
     uncertain_code_sets: list[CodeSetName] = reads("Procedure", default_factory=list)
     absence: Absence
 
@@ -391,7 +463,7 @@ class ProcedureHistory(RuleParams):
 class Allergy(RuleParams):
     type: Literal["allergy"]
     label: Label
-    substance_code_sets: list[CodeSetName] = reads("AllergyIntolerance", min_length=1)
+    substance_code_sets: list[CodeSetName] = reads("AllergyIntolerance", minItems=1)
     absence: Absence
 
 
@@ -425,7 +497,7 @@ class PregnancyContraception(RuleParams):
     not_pregnant_values: CodeSetName = reads("values")
     postmenopausal: CodeSetName = reads("Condition")
     contraception: CodeSetName = reads("Observation")
-    test_lookback_days: int = Field(ge=1)
+    test_lookback_days: int = spec(minimum=1)
     hcg_negative_below: float = 5
     hcg_positive_from: float = 25
 
@@ -440,7 +512,7 @@ class StudyTeam(RuleParams):
 # --------------------------------------------------------------------------- logic
 class AllOf(RuleParams):
     type: Literal["all_of"]
-    rules: list[Rule] = Field(min_length=1)
+    rules: list["Rule"] = spec(minItems=1)
 
     def children(self) -> tuple[RuleParams, ...]:
         return tuple(self.rules)
@@ -448,7 +520,7 @@ class AllOf(RuleParams):
 
 class AnyOf(RuleParams):
     type: Literal["any_of"]
-    rules: list[Rule] = Field(min_length=1)
+    rules: list["Rule"] = spec(minItems=1)
 
     def children(self) -> tuple[RuleParams, ...]:
         return tuple(self.rules)
@@ -460,7 +532,7 @@ class FirstDecided(RuleParams):
     from a later blood count: the later measurement is the patient's current value)."""
 
     type: Literal["first_decided"]
-    rules: list[Rule] = Field(min_length=1)
+    rules: list["Rule"] = spec(minItems=1)
     newest: bool = False
 
     def children(self) -> tuple[RuleParams, ...]:
@@ -469,7 +541,7 @@ class FirstDecided(RuleParams):
 
 class Not(RuleParams):
     type: Literal["not"]
-    rule: Rule
+    rule: "Rule"
 
     def children(self) -> tuple[RuleParams, ...]:
         return (self.rule,)
@@ -480,8 +552,8 @@ class When(RuleParams):
     ("APTT ≤ 1.5 × ULN for those not receiving anticoagulation")."""
 
     type: Literal["when"]
-    condition: Rule
-    then: Rule
+    condition: "Rule"
+    then: "Rule"
     otherwise: Literal["met", "not_met"]
     otherwise_text: Label
 
@@ -490,7 +562,7 @@ class When(RuleParams):
 
 
 Rule = Annotated[
-    Union[  # noqa: UP007 - a discriminated union needs the Union form for pydantic's schema
+    Union[  # noqa: UP007 - the members are listed one per line; the schema names each
         AgeRange,
         Deceased,
         Sex,
@@ -522,19 +594,90 @@ Rule = Annotated[
         Not,
         When,
     ],
-    Field(discriminator="type"),
+    keywords(**{"$ref": "#/$defs/rule"}),
 ]
-for _model in (AllOf, AnyOf, FirstDecided, Not, When):
-    _model.model_rebuild()
-
-RULE_ADAPTER: TypeAdapter[Any] = TypeAdapter(Rule)
-RULE_MODELS: dict[str, type[RuleParams]] = {
-    m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
-    for m in RuleParams.__subclasses__()
-}
+RULE_CLASSES: tuple[type[RuleParams], ...] = typing.get_args(typing.get_args(Rule)[0])
 
 
-def parse_rule(raw: Any) -> RuleParams:
-    """Validate one rule (raises pydantic.ValidationError)."""
-    rule: RuleParams = RULE_ADAPTER.validate_python(raw)
-    return rule
+Convert = Callable[[Any], Any]
+_FIELD_TYPES: dict[type[RuleParams], dict[str, Any]] = {}
+_CONVERTERS: dict[type[RuleParams], dict[str, Convert]] = {}
+
+
+# The forward references to a nested rule, as the classes' annotations hold them.
+_FORWARD: dict[Any, Any] = {"Rule": Rule, list["Rule"]: list[Rule]}
+
+
+def field_types(model: type[RuleParams]) -> dict[str, Any]:
+    """Each field's type, `Annotated` metadata kept."""
+    found = _FIELD_TYPES.get(model)
+    if found is None:
+        fields = dataclasses.fields(model)  # type: ignore[arg-type]
+        found = _FIELD_TYPES[model] = {f.name: _FORWARD.get(f.type, f.type) for f in fields}
+    return found
+
+
+def _type_name(model: type[RuleParams]) -> str:
+    (name,) = typing.get_args(field_types(model)["type"])
+    return str(name)
+
+
+RULE_MODELS: dict[str, type[RuleParams]] = {_type_name(m): m for m in RULE_CLASSES}
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _converter(tp: Any) -> Convert:
+    """How a JSON value already valid for `tp` becomes the field's value: numbers take the
+    field's type (a definition's `2` is the float 2.0), nested rules are built, and lists
+    and maps are copied so a rule never shares them with the raw definition."""
+    if tp is Rule:
+        return lambda raw: parse_rule(raw, validated=True)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Annotated:
+        return _converter(args[0])
+    if tp is float or tp is int:
+        return tp
+    if origin is list:
+        item = _converter(args[0])
+        return lambda raw: [item(v) for v in raw]
+    if origin is dict:
+        value = _converter(args[1])
+        return lambda raw: {k: value(v) for k, v in raw.items()}
+    if origin is Union or origin is types.UnionType:
+        (inner,) = (a for a in args if a is not type(None))
+        some = _converter(inner)
+        return lambda raw: None if raw is None else some(raw)
+    return _identity
+
+
+def _converters(model: type[RuleParams]) -> dict[str, Convert]:
+    found = _CONVERTERS.get(model)
+    if found is None:
+        found = _CONVERTERS[model] = {n: _converter(tp) for n, tp in field_types(model).items()}
+    return found
+
+
+@cache
+def _rule_validator() -> Any:
+    import jsonschema_rs
+
+    defs = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))["$defs"]
+    return jsonschema_rs.validator_for({"$ref": "#/$defs/rule", "$defs": defs})
+
+
+def parse_rule(raw: Any, *, validated: bool = False) -> RuleParams:
+    """One rule, typed. Unless `validated` (the caller checked it against the definition
+    schema, as the loader does for a whole file), it is checked here first and a
+    RuleError names the first bad key."""
+    if not validated:
+        error = next(iter(_rule_validator().iter_errors(raw)), None)
+        if error is not None:
+            path = "/" + "/".join(str(p) for p in error.instance_path)
+            raise RuleError(path, error.message)
+    model = RULE_MODELS[raw["type"]]
+    converters = _converters(model)
+    return model(**{key: converters[key](value) for key, value in raw.items()})

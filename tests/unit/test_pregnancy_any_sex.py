@@ -165,7 +165,7 @@ def test_a_panel_holding_the_component_looked_for_is_not_silence() -> None:
     # preliminary, so it decides nothing, but it is there.
     rule = parse_rule(
         {
-            **SILENT_CLEARS.model_dump(exclude_none=True),
+            **{k: v for k, v in SILENT_CLEARS.as_raw().items() if v is not None},
             "code_set": "pregnancy_status",
             "component": "pregnancy_test",
         }

@@ -62,7 +62,7 @@ def test_evaluate_hands_typed_parameters_over_as_they_are(
 ) -> None:
     seen: list[RuleParams] = []
     monkeypatch.setitem(EVALUATORS, "deceased", _spy(seen))
-    typed = Deceased.model_validate({"type": "deceased", "label": "Alive"})
+    typed = Deceased(type="deceased", label="Alive")
     evaluate(typed, NO_SCREENING, NO_WINDOW)
     assert seen == [typed]
     assert seen[0] is typed

@@ -106,7 +106,7 @@ def test_a_rule_several_trials_and_criteria_hold_is_evaluated_once_per_screening
     record = build_record([PATIENT, anc("f", 3.2, "2026-02-20")])
     one, two = engine.screen(record, AS_OF).trials
     # ANC ≥ 1.5 (three criteria in two trials), Hb ≥ 9, ANC ≥ 2: three distinct rules.
-    assert sorted((p.model_dump()["label"], p.model_dump()["value"]) for p in calls) == [
+    assert sorted((p.as_raw()["label"], p.as_raw()["value"]) for p in calls) == [
         ("ANC", 1.5),
         ("ANC", 2.0),
         ("Hb", 9.0),

@@ -13,9 +13,9 @@ import pytest
 from cds_hooks.eligibility import Engine
 from cds_hooks.eligibility.rules import EVALUATORS
 from cds_hooks.trials import TrialDefinitionError, load_trials
-from cds_hooks.trials.loader import PACKAGED_DIR, SCHEMA_PATH
+from cds_hooks.trials.loader import PACKAGED_DIR
 from cds_hooks.trials.model import TrialDefinition
-from cds_hooks.trials.params import RULE_MODELS
+from cds_hooks.trials.params import RULE_MODELS, SCHEMA_PATH
 from cds_hooks.trials.schema import schema_with_rules
 from fhir_mappings.terminology import load_terminology
 

@@ -51,7 +51,9 @@ def plan(rules: Iterable[RuleParams]) -> dict[int, PlannedRule]:
     """Every rule of `rules` (and each part of them), by id."""
     nodes = {id(node): node for top in rules for node in top.walk()}
     keys: dict[str, int] = {}
-    key_of = {i: keys.setdefault(node.model_dump_json(), len(keys)) for i, node in nodes.items()}
+    # A rule's repr names its class and every field, nested rules included: equal reprs
+    # are structurally equal rules.
+    key_of = {i: keys.setdefault(repr(node), len(keys)) for i, node in nodes.items()}
     held = Counter(key_of.values())
     return {
         i: PlannedRule(
