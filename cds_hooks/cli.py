@@ -11,21 +11,34 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
+# Command name → module under cds_hooks.commands.
+COMMANDS = {
+    "screen": "screen",
+    "prescreen": "prescreen",
+    "serve": "serve",
+    "load-fixtures": "load_fixtures",
+    "trials": "trials",
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `only` when it names one: a start that names
+    its command pays for no other command's module (`trial-cds --help` lists them all)."""
     parser = argparse.ArgumentParser(
         prog="trial-cds", description="Clinical-trial screening as a CDS Hooks 2.0 service."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("screen", "prescreen", "serve", "load_fixtures", "trials"):
-        module = import_module(f"cds_hooks.commands.{name}")
+    names = [only] if only in COMMANDS else list(COMMANDS)
+    for name in names:
+        module = import_module(f"cds_hooks.commands.{COMMANDS[name]}")
         module.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments[0] if arguments else None)
+    args = parser.parse_args(arguments)
     code: int = args.run(args)
     return code
 

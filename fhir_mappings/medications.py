@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -55,7 +55,8 @@ class IngredientMap:
 
     ingredients_of: Mapping[Code, frozenset[Code]]
     known: frozenset[Code]
-    names: tuple[tuple[re.Pattern[str], str], ...]
+    # (whole-word pattern, ingredient); compiled at first use, as most starts read no name
+    names: tuple[tuple[str, str], ...]
     codes_of_ingredient: Mapping[str, frozenset[Code]]
 
     def expand(self, codes: frozenset[Code]) -> frozenset[Code]:
@@ -80,9 +81,14 @@ class IngredientMap:
         found: dict[str, None] = {}
         for text in texts:
             for pattern, ingredient in self.names:
-                if pattern.search(text):
+                if _compiled(pattern).search(text):
                     found[ingredient] = None
         return tuple(found)
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
 
 
 def load_ingredient_map(path: Path | None = None) -> IngredientMap:
@@ -98,7 +104,7 @@ def _packaged_map() -> IngredientMap:
 def _read_map(path: Path) -> IngredientMap:
     raw = json.loads(path.read_text(encoding="utf-8"))
     by_name: dict[str, frozenset[Code]] = {}
-    names: list[tuple[re.Pattern[str], str]] = []
+    names: list[tuple[str, str]] = []
     for ingredient, entry in raw["ingredients"].items():
         codes = {(ATC, atc) for atc in entry.get("atc", [])}
         if entry.get("rxnorm"):
@@ -107,7 +113,7 @@ def _read_map(path: Path) -> IngredientMap:
         for name in entry.get("names", [ingredient]):
             # Whole words only: "warfarin" in "Warfarin sodium 5 mg", not "aspirin" in
             # an unrelated longer word.
-            names.append((re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE), ingredient))
+            names.append((rf"\b{re.escape(name)}\b", ingredient))
     ingredients_of: dict[Code, frozenset[Code]] = {}
     for product in raw["products"]:
         ingredient_codes = by_name.get(product["ingredient"])

@@ -11,6 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from cds_hooks.cli import COMMANDS, build_parser
+
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "fixtures" / "patients" / "likely_eligible" / "bundle.json"
 # What made the start slow (jsonschema's format checkers build an RFC 3987 grammar at
@@ -32,6 +36,9 @@ HEAVY = (
     "jinja2",
     "rich",
     "asyncio",  # ~60 ms: only the service and load-fixtures need an event loop
+    # ~250 ms with its models: rules are plain dataclasses, definitions checked by schema
+    "pydantic",
+    "pydantic_core",
 )
 
 
@@ -80,6 +87,31 @@ def test_screen_imports_no_heavy_module(tmp_path: Path) -> None:
         modules
     )
     assert top_level(modules) & {*HEAVY, "ucumvert", "pint"} == set()
+    # Only the named command's module is imported (and its parser built).
+    commands = {m for m in modules if m.startswith("cds_hooks.commands.")}
+    assert commands == {"cds_hooks.commands.screen"}
+
+
+MINIMAL_ARGUMENTS = {
+    "screen": ["b.json"],
+    "prescreen": ["export", "--out", "out"],
+    "serve": [],
+    "load-fixtures": ["--fhir-server", "http://fhir.example/fhir"],
+    "trials": ["check"],
+}
+
+
+def test_every_command_is_listed_and_each_parses_alone() -> None:
+    assert set(MINIMAL_ARGUMENTS) == set(COMMANDS)
+    every = build_parser()
+    for name, rest in MINIMAL_ARGUMENTS.items():
+        alone = build_parser(name)
+        for parser in (every, alone):
+            args = parser.parse_args([name, *rest])
+            assert args.command == name
+            assert callable(args.run)
+    with pytest.raises(SystemExit):
+        build_parser("screen").parse_args(["serve"])
 
 
 def test_unit_outside_the_table_builds_the_registry_without_numpy(tmp_path: Path) -> None:
