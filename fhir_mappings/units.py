@@ -116,6 +116,27 @@ _FOLD = str.maketrans({"µ": "u", "μ": "u", " ": None, "\t": None, "\u00a0": No
 _MC_MICRO = re.compile(r"(?<![A-Za-z])mc(?=(?:g|L|l|mol|kat|\[IU\]|IU|U)(?![A-Za-z]))")
 
 
+# A count per volume written with a power of ten, as labs across Europe and the US do:
+# "x10^9/l", "×10⁹/L", "10E9/l", "x10(9)/L", "10*3/µl". Each means 10*n per that volume
+# ("l" and "L" are both the litre in UCUM). The exponent needs its mark (^, E, *, brackets
+# or superscript digits): "1019/L" is no power of ten.
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+_POWER_OF_TEN = re.compile(
+    r"[xX×*]?10(?:[\^eE*]([0-9]{1,2})|\(([0-9]{1,2})\)|([⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2}))"
+    r"/(L|l|uL|ul|mL|ml|nL|nl|mm3|cmm)"
+)
+_VOLUMES = {"l": "L", "ul": "uL", "ml": "mL", "nl": "nL", "cmm": "mm3"}
+
+
+def _power_of_ten(folded: str) -> str | None:
+    match = _POWER_OF_TEN.fullmatch(folded)
+    if match is None:
+        return None
+    marked, bracketed, superscript, volume = match.groups()
+    exponent = marked or bracketed or superscript.translate(_SUPERSCRIPT_DIGITS)
+    return f"10*{int(exponent)}/{_VOLUMES.get(volume, volume)}"
+
+
 @lru_cache(maxsize=4096)
 def normalize_unit(unit: str | None) -> str | None:
     """The UCUM code for `unit` (alias table first, then UCUM itself), or None if unknown."""
@@ -130,6 +151,8 @@ def normalize_unit(unit: str | None) -> str | None:
     folded = _MC_MICRO.sub("u", text.translate(_FOLD))
     if folded in aliases:
         return aliases[folded]
+    if (counted := _power_of_ten(folded)) is not None:
+        return counted
     if folded in ("1", "%") or (folded.startswith("{") and folded.endswith("}")):
         return folded
     # Count annotations ({cells}/uL, 10*3{cells}/uL) are worth 1 in UCUM and say only what

@@ -154,6 +154,18 @@ def test_molar_mass_is_used_only_across_mass_and_substance() -> None:
         ("uIU/mL", "u[IU]/mL"),
         ("µIU/mL", "u[IU]/mL"),
         ("mcIU/mL", "u[IU]/mL"),
+        # Powers of ten per volume, in the spellings of UK, German and French labs.
+        ("x10^9/l", "10*9/L"),
+        ("×10⁹/L", "10*9/L"),
+        ("10⁹/l", "10*9/L"),
+        ("10E9/l", "10*9/L"),
+        ("x10(9)/L", "10*9/L"),
+        ("10*3/µl", "10*3/uL"),
+        ("x 10^12 / l", "10*12/L"),
+        ("10^09/L", "10*9/L"),
+        ("G/l", "10*9/L"),
+        ("T/l", "10*12/L"),
+        ("Tpt/l", "10*12/L"),
     ],
 )
 def test_normalize_aliases_and_folding(text: str, ucum: str) -> None:
@@ -165,6 +177,14 @@ def test_normalize_aliases_and_folding(text: str, ucum: str) -> None:
 )
 def test_normalize_unknown(text: str) -> None:
     assert normalize_unit(text) is None
+
+
+def test_a_power_of_ten_needs_its_mark() -> None:
+    # "1019/L" is UCUM for 1019 per litre, never read as 10^19 per litre; a power of ten
+    # per decilitre is no spelling a lab uses, and is not guessed.
+    assert normalize_unit("1019/L") == "1019/L"
+    assert normalize_unit("x10^9/dL") is None
+    assert convert(2.5, normalize_unit("x10^9/l") or "", "10*3/uL") == pytest.approx(2.5)
 
 
 @pytest.mark.parametrize(
