@@ -112,3 +112,32 @@ def test_no_result_and_disagreeing_results_are_labelled() -> None:
     same_day = run(TBIL_RULE, record(low, high))
     assert same_day.status == "unknown"
     assert same_day.reason.startswith(f"Total bilirubin: 2 results on {WHEN} disagree (")
+
+
+@pytest.mark.parametrize(
+    ("low", "low_unit", "status"),
+    [
+        (50.0, "U/L", "unknown"),  # limits swapped or mistyped: which is the ULN?
+        (0.9, "ukat/L", "unknown"),  # 54 U/L, above the upper limit once converted
+        (7.0, "U/L", "met"),
+        (40.0, "U/L", "met"),  # a range of one value is odd, but not contradictory
+        (7.0, "mg/dL", "met"),  # a lower limit in another dimension is not compared
+    ],
+)
+def test_a_lower_limit_above_the_upper_one_leaves_the_uln_unknown(
+    low: float, low_unit: str, status: str
+) -> None:
+    fact = dataclasses.replace(
+        obs(ALT, q=30, unit="U/L"),
+        reference_ranges=(ReferenceRange(low=Quantity(low, low_unit), high=Quantity(40, "U/L")),),
+    )
+    rule = {**TBIL_RULE, "label": "ALT", "code_set": "alt", "max_multiple": 3, "limit": "alt"}
+    result = run(rule, record(fact))
+    assert result.status == status
+    if status == "unknown":
+        assert result.reason == (
+            f"ALT: ULN unknown: the reference range's lower limit {low:g} {low_unit} is above "
+            f"its upper limit ({fact.ref}, {WHEN})"
+        )
+    else:
+        assert "ULN 40 U/L from the Observation's referenceRange" in result.reason

@@ -54,6 +54,7 @@ from fhir_mappings.facts import (
     Quantity,
     ReferenceRange,
 )
+from fhir_mappings.terminology import CodeSet
 from fhir_mappings.units import UnitError, convert
 
 # Sex codes seen in referenceRange.appliesTo (SNOMED CT and FHIR administrative gender).
@@ -208,6 +209,25 @@ def _pick_range(ranges: Sequence[ReferenceRange], sex: str | None) -> ReferenceR
     return None
 
 
+def _check_low_below(
+    low: Quantity | None, high_unit: str | None, uln: float, unit: str, code_set: CodeSet
+) -> None:
+    """A range whose lower limit lies above its upper one is garbled (swapped limits, a
+    typing slip): which of them is the ULN cannot be told."""
+    if low is None:
+        return
+    low_unit = low.unit or high_unit
+    try:
+        lowest = convert_quantity(Quantity(low.value, low_unit), unit, code_set)
+    except (UnitError, Undecidable):
+        return  # a lower limit that cannot be compared says nothing about the upper one
+    if lowest > uln:
+        shown_low = f"{fmt(low.value)} {low_unit}" if low_unit else fmt(low.value)
+        raise Undecidable(
+            f"ULN unknown: the reference range's lower limit {shown_low} is above its upper limit"
+        )
+
+
 def lab_uln_multiple(p: LabUlnMultiple, s: Screening, window: Window) -> Outcome:
     return latest_decides(p.label, p.code_set, s, window, lambda f: _uln_one(p, s, f))
 
@@ -233,6 +253,7 @@ def _uln_one(p: LabUlnMultiple, s: Screening, fact: ObservationFact) -> Outcome:
             uln = convert_quantity(Quantity(high.value, high_unit), unit, code_set)
             shown_high = f"{fmt(high.value)} {high_unit}" if high_unit else fmt(high.value)
             assumed = high.unit is None and high_unit is not None
+            _check_low_below(chosen.low, high_unit, uln, unit, code_set)
             source = f"ULN {shown_high} from the Observation's referenceRange" + (
                 " (range unit assumed same as the value)" if assumed else ""
             )
