@@ -22,6 +22,22 @@ def short_repr(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def modifier_extensions(element: Mapping[str, Any]) -> list[str]:
+    """The urls of the element's modifierExtensions. A modifier extension changes what the
+    element means (the German oncology profile marks post-therapy staging "ypT3" with
+    one); FHIR forbids reading an element whose modifier is not understood as if it were
+    absent, and none is understood here, so any makes the element unusable."""
+    raw = element.get("modifierExtension")
+    if not raw:
+        return []
+    items = raw if type(raw) is list else [raw]
+    urls = []
+    for item in items:
+        url = as_dict(item).get("url")
+        urls.append(url if type(url) is str and url else "(no url)")
+    return urls
+
+
 _COMPARATORS = frozenset({"<", "<=", ">=", ">"})
 
 

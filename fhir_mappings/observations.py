@@ -17,6 +17,7 @@ from fhir_mappings._read import (
     codes_of,
     display_of,
     first_code,
+    modifier_extensions,
     number_text,
     quantity,
     reference_ranges,
@@ -113,6 +114,8 @@ def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
         )
         problems.extend(date_problems)
 
+    if modifiers := modifier_extensions(resource):
+        problems.append(f"a modifier extension changes its meaning ({modifiers[0]})")
     try:
         value = _value(resource)
     except BadValue as exc:
@@ -121,6 +124,8 @@ def parse_observation(resource: Mapping[str, Any]) -> ObservationFact:
     components = []
     for raw in as_list(resource.get("component")):
         raw = as_dict(raw)
+        if modifiers := modifier_extensions(raw):
+            problems.append(f"component: a modifier extension changes its meaning ({modifiers[0]})")
         try:
             component_value = _value(raw)
         except BadValue as exc:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, NamedTuple, TypeVar
 
-from fhir_mappings._read import as_dict
+from fhir_mappings._read import as_dict, modifier_extensions
 from fhir_mappings.allergies import parse_allergy
 from fhir_mappings.conditions import parse_condition
 from fhir_mappings.facts import (
@@ -333,6 +333,12 @@ def build_record(
         why = owner.why_not_own(resource)
         if why is not None:
             skipped.append((ref, why))
+            continue
+        # An Observation keeps its modifier as a problem: it is named, never decides.
+        if resource_type != "Observation" and (modifiers := modifier_extensions(resource)):
+            skipped.append(
+                (ref, f"unreadable (a modifier extension changes its meaning: {modifiers[0]})")
+            )
             continue
         try:
             if resource_type in MEDICATION_TYPES:

@@ -435,9 +435,15 @@ def test_msi_high_and_a_lost_protein_are_both_named() -> None:
 
 
 def test_mss_outside_the_window_does_not_count() -> None:
-    result = run(MSI_RULE, record(obs(MSI, coded=MSS, days=29)), lookback=28)
+    fact = obs(MSI, coded=MSS, days=29)
+    result = run(MSI_RULE, record(fact), lookback=28)
     assert result.status == U
-    assert result.reason == "No MSI or MMR result on record"
+    # The result on record is named, with why it does not count.
+    assert result.reason == (
+        "No usable MSI or MMR result: MSI no result in the last 28 days; latest "
+        f"{fact.date} ({fact.ref}), 29 days old"
+    )
+    assert run(MSI_RULE, record(), lookback=28).reason == "No MSI or MMR result on record"
 
 
 def test_as_of_is_the_screening_date() -> None:

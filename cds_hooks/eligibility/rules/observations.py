@@ -591,6 +591,8 @@ def msi_mmr(p: MsiMmr, s: Screening, window: Window) -> Outcome:
         listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
         return Outcome(MET, f"pMMR: {listed} expression retained", unique)
     if msi is None and not any(proteins.values()):
+        if s.observations.get(p.msi):  # on record but none usable: say which and why
+            return Outcome(UNKNOWN, f"No usable MSI or MMR result: MSI {msi_search.reason}", unique)
         return Outcome(UNKNOWN, "No MSI or MMR result on record", unique)
     missing = [
         _protein(n)
