@@ -135,3 +135,17 @@ def test_an_unusable_msi_result_is_named() -> None:
 )
 def test_modifier_extensions_are_read_from_any_shape(element: Any, urls: list[str]) -> None:
     assert modifier_extensions(element) == urls
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [("T2", "met"), ("cT2", "met"), ("ct2", "met"), ("T4b", "not_met"), ("ycT2", "unknown")],
+)
+def test_a_category_written_in_words_is_read(text: str, status: str) -> None:
+    # A flowsheet or synoptic report sends the category as text; "ycT2" (after therapy) is
+    # no baseline category and stays unread.
+    def written(resource: dict[str, Any]) -> None:
+        resource["valueCodeableConcept"] = {"text": text}
+
+    result = screen(CANDIDATE, TORCH, "clinical_stage", {T_OBS: written})
+    assert result.status == status, result.reason
