@@ -310,10 +310,13 @@ class Screening:
         unreadable: ObservationFact | None = None  # a value that is there but cannot be read
         unusable: ObservationFact | None = None
         older: ObservationFact | None = None
+        later: ObservationFact | None = None  # dated after the screening date
         for fact in self.observations.get(name, ()):
             if fact.date is None or fact.date > window.as_of:
                 if fact.date is None and unusable is None:
                     unusable = fact
+                elif fact.date is not None:
+                    later = fact  # newest first: the last one seen is the nearest
                 continue
             inside = window.contains(fact.date)
             if fact.status not in COUNTED_OBSERVATION_STATUSES:
@@ -372,6 +375,11 @@ class Screening:
             parts.append(
                 f"{article} {status} result on "
                 f"{not_counted.date.isoformat()} ({not_counted.ref}) does not count"
+            )
+        if later is not None and later.date is not None:
+            parts.append(
+                f"{later.ref} of {later.date.isoformat()} is dated after the screening date "
+                f"({window.as_of.isoformat()}) and does not count"
             )
         if unusable is not None:
             if unusable.problem:

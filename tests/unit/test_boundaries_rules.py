@@ -138,8 +138,14 @@ def test_lab_on_the_first_and_just_before_the_first_day_of_the_window(
 
 
 def test_a_result_dated_after_the_screening_date_does_not_count() -> None:
-    result = run(ANC_RULE, record(obs(ANC, q=2.0, unit="10*9/L", days=-1)))
+    later, nearest = (obs(ANC, q=2.0, unit="10*9/L", days=d) for d in (-5, -1))
+    result = run(ANC_RULE, record(later, nearest))
     assert result.status == U
+    # Named, so a result the chart shows is not silently missing from the reason.
+    assert result.reason == (
+        f"ANC: no result in the last 28 days; {nearest.ref} of {nearest.date} is dated "
+        f"after the screening date ({AS_OF}) and does not count"
+    )
 
 
 # --------------------------------------------------------------------------- × ULN

@@ -183,15 +183,22 @@ def absent(oid: str, day: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("results", "reason"),
     [
-        # A future result is not "the latest" of anything, nor unusable: it is not there yet.
-        ((anc("future", 2.0, "2026-03-05"),), "ANC: no result in the last 28 days"),
+        # A future result is not "the latest" of anything, nor unusable: it is named, as
+        # not counting (the chart shows it; the reason must not pretend it is not there).
+        (
+            (anc("future", 2.0, "2026-03-05"),),
+            "ANC: no result in the last 28 days; Observation/future of 2026-03-05 is dated "
+            "after the screening date (2026-03-02) and does not count",
+        ),
         (
             (UNDATED,),
             "ANC: no result in the last 28 days; Observation/undated is unusable (no usable date)",
         ),
         (
             (UNDATED, anc("future", 2.0, "2026-03-05")),
-            "ANC: no result in the last 28 days; Observation/undated is unusable (no usable date)",
+            "ANC: no result in the last 28 days; Observation/future of 2026-03-05 is dated "
+            "after the screening date (2026-03-02) and does not count; Observation/undated is "
+            "unusable (no usable date)",
         ),
         (
             (UNDATED, anc("old", 2.0, "2026-01-05")),
