@@ -55,14 +55,9 @@ def type_schema(tp: Any) -> dict[str, Any]:
     if origin is Literal:
         if not all(isinstance(a, str) for a in args):
             raise TypeError(f"only string literals are supported: {tp!r}")
-        return (
-            {"const": args[0], "type": "string"}
-            if len(args) == 1
-            else {
-                "enum": list(args),
-                "type": "string",
-            }
-        )
+        if len(args) == 1:
+            return {"const": args[0], "type": "string"}
+        return {"enum": list(args), "type": "string"}
     if origin is list:
         return {"items": type_schema(args[0]), "type": "array"}
     if origin is dict and args[0] is str:
@@ -76,15 +71,11 @@ def type_schema(tp: Any) -> dict[str, Any]:
 
 def _field_schema(f: dataclasses.Field[Any], tp: Any) -> dict[str, Any]:
     node = type_schema(tp)
-    extra = f.metadata.get("schema", {})
-    if extra:
-        target = node["anyOf"][0] if "anyOf" in node else node
-        target.update(extra)
-        target = _sorted(target)
-        if "anyOf" in node:
-            node["anyOf"][0] = target
-        else:
-            node = target
+    keywords = f.metadata.get("schema", {})
+    if "anyOf" in node:  # the keywords constrain the value, not the null beside it
+        node["anyOf"][0] = _sorted({**node["anyOf"][0], **keywords})
+    else:
+        node.update(keywords)
     if "x-reads" in f.metadata:
         node["x-reads"] = f.metadata["x-reads"]
     if f.default is not dataclasses.MISSING:
