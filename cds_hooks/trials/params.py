@@ -164,17 +164,7 @@ class RuleParams:
 
     def as_raw(self) -> dict[str, Any]:
         """The rule as a definition writes it (every key, defaults included)."""
-        return _raw(self)  # type: ignore[no-any-return]
-
-
-def _raw(value: Any) -> Any:
-    if isinstance(value, RuleParams):
-        return {f.name: _raw(getattr(value, f.name)) for f in dataclasses.fields(value)}  # type: ignore[arg-type]
-    if isinstance(value, list):
-        return [_raw(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _raw(v) for k, v in value.items()}
-    return value
+        return dataclasses.asdict(self)  # type: ignore[call-overload,no-any-return]
 
 
 # --------------------------------------------------------------------------- patient
